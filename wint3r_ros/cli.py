@@ -1,0 +1,69 @@
+"""The ``wint3r-ros`` command line: parse arguments, call a function, return an exit code.
+
+Each subcommand lives next to the code it drives and exposes two functions:
+``configure(parser)`` (adds its arguments) and ``run(args) -> int``. This file only wires them
+together, imports them lazily (so ``--help`` stays fast and ``doctor`` works in a broken
+environment), and prints the project's errors in one line.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from wint3r_ros import __version__
+from wint3r_ros.errors import Wint3rError
+
+# name -> (module, one-line help). Modules expose configure(parser) and run(args) -> int.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "doctor": ("wint3r_ros.doctor", "check the environment and say how to fix what is missing"),
+}
+
+# `wint3r-ros bench <name>`: name -> (module, one-line help); same interface as COMMANDS.
+BENCHMARKS: dict[str, tuple[str, str]] = {}
+
+
+def _add_table(subparsers: argparse._SubParsersAction, table: dict[str, tuple[str, str]],
+               argv: list[str]) -> None:
+    for name, (module, help_text) in table.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module)
+        # Import a command's module only when it is the one being run (or asked for help).
+        if name in argv:
+            importlib.import_module(module).configure(sub)
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wint3r-ros",
+        description="WinT3R streaming reconstruction for N-camera rigs (ROS 2 and offline).",
+    )
+    parser.add_argument("--version", action="version", version=f"wint3r-ros {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_table(subparsers, COMMANDS, argv)
+    if BENCHMARKS:
+        bench = subparsers.add_parser("bench", help="benchmarks (JSON out, docs/BENCHMARKS.md)")
+        bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
+        _add_table(bench_sub, BENCHMARKS, argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    module = getattr(args, "_module", None)
+    if module is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(importlib.import_module(module).run(args) or 0)
+    except Wint3rError as err:
+        print(f"wint3r-ros {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
