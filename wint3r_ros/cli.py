@@ -17,6 +17,7 @@ from wint3r_ros.errors import Wint3rError
 # name -> (module, one-line help). Modules expose configure(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("wint3r_ros.doctor", "check the environment and say how to fix what is missing"),
+    "calibrate": ("wint3r_ros.calib.command", "calibrate a rig from checkerboard images"),
 }
 
 # `wint3r-ros bench <name>`: name -> (module, one-line help); same interface as COMMANDS.

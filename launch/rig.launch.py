@@ -1,0 +1,65 @@
+"""Bring up a WinT3R rig: sync_node (N cameras -> windows) and fusion_node (windows -> poses,
+depth, clouds, odometry), optionally RViz.
+
+    ros2 launch wint3r_ros rig.launch.py [rig_config:=...] [model_config:=...] [rig_file:=...] [checkpoint:=...]
+        [device:=auto|cpu|cuda] [use_sim_time:=true] [rviz:=true] [namespace:=rig]
+"""
+from __future__ import annotations
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = get_package_share_directory("wint3r_ros")
+    args = [
+        DeclareLaunchArgument("rig_config", default_value=os.path.join(share, "config", "rig.yaml"),
+                              description="sync_node parameters: cameras, topics, calibration, windows"),
+        DeclareLaunchArgument("model_config", default_value=os.path.join(share, "config", "wint3r.yaml"),
+                              description="fusion_node parameters: model, outputs, frames"),
+        DeclareLaunchArgument("rig_file",
+                              default_value=os.path.join(share, "config", "example_rig_calibration.yaml"),
+                              description="rig calibration YAML (intrinsics, extrinsics), read by both nodes"),
+        DeclareLaunchArgument("checkpoint", default_value="",
+                              description="model weights; empty = the package's tiny default"),
+        DeclareLaunchArgument("device", default_value="auto", description="auto, cpu, cuda or cuda:N"),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="true when playing a bag with --clock"),
+        DeclareLaunchArgument("rviz", default_value="false", description="start RViz with config/wint3r.rviz"),
+        DeclareLaunchArgument("namespace", default_value="", description="namespace of both nodes"),
+    ]
+    namespace = LaunchConfiguration("namespace")
+    use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
+    sync_node = Node(
+        package="wint3r_ros", executable="sync_node", name="sync_node", namespace=namespace,
+        output="screen",
+        parameters=[LaunchConfiguration("rig_config"),
+                    {"use_sim_time": use_sim_time, "rig_file": LaunchConfiguration("rig_file")}],
+    )
+    fusion_node = Node(
+        package="wint3r_ros", executable="fusion_node", name="fusion_node", namespace=namespace,
+        output="screen",
+        parameters=[
+            LaunchConfiguration("model_config"),
+            {"use_sim_time": use_sim_time,
+             "checkpoint": LaunchConfiguration("checkpoint"),
+             "device": LaunchConfiguration("device"),
+             "rig_file": LaunchConfiguration("rig_file")},
+        ],
+        # fusion_node reads the windows that sync_node publishes on ~/windows.
+        remappings=[("~/windows", "sync_node/windows")],
+    )
+    rviz = Node(
+        package="rviz2", executable="rviz2", name="rviz2", output="screen",
+        arguments=["-d", os.path.join(share, "config", "wint3r.rviz")],
+        parameters=[{"use_sim_time": use_sim_time}],
+        condition=IfCondition(LaunchConfiguration("rviz")),
+    )
+    return LaunchDescription([*args, sync_node, fusion_node, rviz])
