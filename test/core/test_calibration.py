@@ -285,7 +285,7 @@ def test_kalibr_camchain_import_chains_extrinsics(tmp_path: Path) -> None:
     path = tmp_path / "camchain.yaml"
     path.write_text(yaml.safe_dump(data))
     rig = load_kalibr_camchain(path, name="euroc")
-    assert rig.name == "euroc" and rig.base_frame == "cam0_base"
+    assert rig.name == "euroc" and rig.base_frame == "rig_base"
     assert rig.camera_names == ["cam0", "cam1", "cam2"]
     assert [c.topic for c in rig.cameras] == ["/cam0/image_raw", "/cam1/image_raw",
                                               "/cam2/image_raw"]

@@ -725,7 +725,7 @@ def rig_from_kalibr_dict(data: Any, source: str = "camchain", *, name: str = "ka
     """A `Rig` from a parsed Kalibr camchain mapping (``cam0`` .. ``camN``).
 
     Kalibr's ``T_cn_cnm1`` maps points from camera n-1 into camera n; they are chained so the
-    base is cam0 (``base_frame`` defaults to cam0's optical frame name ``cam0_base``), or the IMU
+    base is cam0 (``base_frame`` defaults to ``rig_base``, at cam0's optical frame), or the IMU
     when ``imu_base`` is set (every camera then needs ``T_cam_imu``; ``base_frame`` defaults to
     ``imu``). Cameras are named after their keys; frames are ``<key>_optical_frame``.
     """
@@ -799,7 +799,7 @@ def rig_from_kalibr_dict(data: Any, source: str = "camchain", *, name: str = "ka
         cameras = [replace(c, T_base_camera=T_imu_cam0 @ c.T_base_camera) for c in cameras]
         base_frame = base_frame or "imu"
     else:
-        base_frame = base_frame or "cam0_base"
+        base_frame = base_frame or "rig_base"
     try:
         return Rig(name=name, base_frame=base_frame, cameras=cameras)
     except CalibrationError as err:

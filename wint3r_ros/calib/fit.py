@@ -1,0 +1,307 @@
+"""Fitting: per-camera intrinsics, pairwise extrinsics, and a joint refinement over the rig.
+
+1. Intrinsics: ``cv2.calibrateCamera`` per camera (pinhole, plumb_bob; k3 fixed at 0 unless
+   ``k_coefficients=3``, like ROS ``camera_calibration``'s default of two radial terms).
+2. Extrinsics relative to camera 0: ``cv2.stereoCalibrate`` with ``CALIB_FIX_INTRINSIC`` along a
+   spanning tree of the co-visibility graph (a camera sharing no views with camera 0 is chained
+   through the camera it shares the most views with).
+3. Joint refinement: Levenberg-Marquardt (numpy, analytic Jacobians from ``cv2.projectPoints``
+   and ``cv2.composeRT``) over every camera's extrinsics and every set's board pose, with the
+   intrinsics fixed, minimising the reprojection error of all views at once.
+
+Poses are 4x4 float64; ``T_a_b`` maps points from frame b to frame a. Camera 0 is the base.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from wint3r_ros.calib.board import Board
+from wint3r_ros.calib.detect import Detections
+from wint3r_ros.core.calibration import Camera, Rig
+from wint3r_ros.errors import CalibrationError
+
+__all__ = ["RigFit", "FitOptions", "fit_intrinsics", "fit_rig", "refine_poses",
+           "board_pose_pnp", "project", "T_from_rt", "rt_from_T"]
+
+
+def T_from_rt(rt: np.ndarray) -> np.ndarray:
+    """4x4 pose from [6] = (rotation vector, translation)."""
+    T = np.eye(4)
+    T[:3, :3] = cv2.Rodrigues(np.asarray(rt[:3], dtype=np.float64))[0]
+    T[:3, 3] = rt[3:]
+    return T
+
+
+def rt_from_T(T: np.ndarray) -> np.ndarray:
+    """[6] = (rotation vector, translation) from a 4x4 pose."""
+    return np.concatenate([cv2.Rodrigues(np.asarray(T[:3, :3], dtype=np.float64))[0].ravel(),
+                           T[:3, 3]])
+
+
+def _inv(T: np.ndarray) -> np.ndarray:
+    out = np.eye(4)
+    out[:3, :3] = T[:3, :3].T
+    out[:3, 3] = -T[:3, :3].T @ T[:3, 3]
+    return out
+
+
+def project(cam: Camera, rvec: np.ndarray, tvec: np.ndarray,
+            obj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels [M, 2] of points obj [M, 3] under pose (rvec, tvec), and d(u,v)/d(rvec,tvec).
+
+    The Jacobian is [2M, 6] with rows interleaved u0, v0, u1, v1, ...
+    """
+    rvec = np.asarray(rvec, dtype=np.float64).reshape(3, 1)
+    tvec = np.asarray(tvec, dtype=np.float64).reshape(3, 1)
+    if cam.distortion_model == "equidistant":
+        uv, jac = cv2.fisheye.projectPoints(obj.reshape(-1, 1, 3), rvec, tvec, cam.K,
+                                            cam.distortion_coefficients)
+        return uv.reshape(-1, 2), jac[:, 8:14]
+    uv, jac = cv2.projectPoints(obj, rvec, tvec, cam.K, cam.opencv_distortion())
+    return uv.reshape(-1, 2), jac[:, :6]
+
+
+def board_pose_pnp(cam: Camera, corners: np.ndarray, obj: np.ndarray) -> np.ndarray:
+    """Initial T_cam_board [4, 4] from one camera's corners [M, 2] (cv2.solvePnP)."""
+    if cam.distortion_model == "equidistant":
+        norm = cv2.fisheye.undistortPoints(corners.reshape(-1, 1, 2), cam.K,
+                                           cam.distortion_coefficients)
+        ok, r, t = cv2.solvePnP(obj, norm.reshape(-1, 2), np.eye(3), None)
+    else:
+        ok, r, t = cv2.solvePnP(obj, corners, cam.K, cam.opencv_distortion())
+    if not ok:
+        raise CalibrationError(f"camera {cam.name}: solvePnP failed on a board view")
+    return T_from_rt(np.concatenate([r.ravel(), t.ravel()]))
+
+
+def refine_poses(cameras: Sequence[Camera], obj: np.ndarray,
+                 observations: Sequence[tuple[int, int, np.ndarray]],
+                 T_cam_base: Sequence[np.ndarray], T_base_board: dict[int, np.ndarray], *,
+                 free_cameras: Sequence[int] = (), max_iter: int = 100
+                 ) -> tuple[list[np.ndarray], dict[int, np.ndarray], dict[str, float]]:
+    """Levenberg-Marquardt over board poses (and the extrinsics of ``free_cameras``).
+
+    observations: (set f, camera c, corners [M, 2]); T_cam_base[c] [4, 4] maps base to camera c;
+    T_base_board[f] [4, 4] is set f's board pose. Intrinsics stay fixed. Returns the refined
+    T_cam_base, T_base_board and {"rms_before", "rms_after", "iterations"} (pixels).
+    """
+    free = {c: k for k, c in enumerate(free_cameras)}
+    boards = sorted(T_base_board)
+    board_idx = {f: k for k, f in enumerate(boards)}
+    n_ext = 6 * len(free)
+    n = n_ext + 6 * len(boards)
+    ext = [rt_from_T(T) for T in T_cam_base]
+    brd = {f: rt_from_T(T_base_board[f]) for f in boards}
+    n_res = sum(2 * len(o[2]) for o in observations)
+
+    def residuals(ext: list[np.ndarray], brd: dict[int, np.ndarray], with_jac: bool):
+        cost = 0.0
+        H = np.zeros((n, n)) if with_jac else None
+        g = np.zeros(n) if with_jac else None
+        for f, c, uv_obs in observations:
+            rb, tb = brd[f][:3].reshape(3, 1), brd[f][3:].reshape(3, 1)
+            re_, te = ext[c][:3].reshape(3, 1), ext[c][3:].reshape(3, 1)
+            r3, t3, dr3dr1, dr3dt1, dr3dr2, dr3dt2, dt3dr1, dt3dt1, dt3dr2, dt3dt2 = \
+                cv2.composeRT(rb, tb, re_, te)
+            uv, Jp = project(cameras[c], r3, t3, obj)
+            r = (uv - uv_obs).reshape(-1)
+            cost += float(r @ r)
+            if not with_jac:
+                continue
+            Jb = Jp[:, :3] @ np.hstack([dr3dr1, dr3dt1]) + Jp[:, 3:] @ np.hstack([dt3dr1, dt3dt1])
+            blocks = [(n_ext + 6 * board_idx[f], Jb)]
+            if c in free:
+                Je = (Jp[:, :3] @ np.hstack([dr3dr2, dr3dt2])
+                      + Jp[:, 3:] @ np.hstack([dt3dr2, dt3dt2]))
+                blocks.append((6 * free[c], Je))
+            for oa, Ja in blocks:
+                g[oa:oa + 6] += Ja.T @ r
+                for ob, Jb2 in blocks:
+                    H[oa:oa + 6, ob:ob + 6] += Ja.T @ Jb2
+        return cost, H, g
+
+    def step(ext, brd, delta):
+        ext2 = [e.copy() for e in ext]
+        for c, k in free.items():
+            ext2[c] = ext[c] + delta[6 * k:6 * k + 6]
+        brd2 = {f: brd[f] + delta[n_ext + 6 * board_idx[f]:n_ext + 6 * board_idx[f] + 6]
+                for f in boards}
+        return ext2, brd2
+
+    cost, H, g = residuals(ext, brd, True)
+    rms_before = float(np.sqrt(cost / max(1, n_res // 2)))
+    lam, it = 1e-3, 0
+    for it in range(1, max_iter + 1):
+        diag = np.diag(H).copy()
+        diag[diag <= 0] = 1.0
+        try:
+            delta = np.linalg.solve(H + lam * np.diag(diag), -g)
+        except np.linalg.LinAlgError:
+            lam *= 10
+            continue
+        ext2, brd2 = step(ext, brd, delta)
+        cost2, _, _ = residuals(ext2, brd2, False)
+        if cost2 < cost:
+            converged = (cost - cost2) <= 1e-12 * max(cost, 1e-30) or \
+                np.abs(delta).max() < 1e-12
+            ext, brd, cost = ext2, brd2, cost2
+            lam = max(lam / 10, 1e-12)
+            if converged:
+                break
+            cost, H, g = residuals(ext, brd, True)
+        else:
+            lam *= 10
+            if lam > 1e12:
+                break
+    rms_after = float(np.sqrt(cost / max(1, n_res // 2)))
+    stats = {"rms_before": rms_before, "rms_after": rms_after, "iterations": float(it)}
+    return [T_from_rt(e) for e in ext], {f: T_from_rt(brd[f]) for f in boards}, stats
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Knobs of `fit_rig`; names/topics/frames default to cam<i>, /cam<i>/image_raw, ..."""
+
+    rig_name: str = "rig"
+    base_frame: str = "rig_base"
+    topics: tuple[str, ...] | None = None
+    frame_ids: tuple[str, ...] | None = None
+    k_coefficients: int = 2
+    min_views: int = 5
+    min_common_views: int = 3
+
+
+@dataclass
+class RigFit:
+    """A fitted rig and how the fit went (RMS in pixels)."""
+
+    rig: Rig
+    intrinsics_rms: list[float]
+    views: list[int]                                  # fit views per camera
+    parent: dict[str, str]                            # camera -> camera it was chained from
+    stereo_rms: dict[tuple[str, str], float]          # (parent, child) -> stereoCalibrate RMS
+    common_views: dict[tuple[str, str], int]          # every pair (i < j)
+    joint: dict[str, float] = field(default_factory=dict)
+
+
+def fit_intrinsics(obj: np.ndarray, corners: Sequence[np.ndarray], size: tuple[int, int],
+                   k_coefficients: int = 2) -> tuple[np.ndarray, np.ndarray, float]:
+    """K [3, 3], plumb_bob D [5] and RMS (px) from board views (cv2.calibrateCamera)."""
+    if k_coefficients not in (2, 3):
+        raise CalibrationError(f"k_coefficients must be 2 or 3, got {k_coefficients}")
+    flags = cv2.CALIB_FIX_K3 if k_coefficients == 2 else 0
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 200, 1e-12)
+    obj32 = obj.astype(np.float32)
+    rms, K, D, _, _ = cv2.calibrateCamera([obj32] * len(corners),
+                                          [c.astype(np.float32) for c in corners],
+                                          size, None, None, flags=flags, criteria=criteria)
+    D = np.asarray(D, dtype=np.float64).ravel()[:5]
+    D = np.pad(D, (0, 5 - D.size))
+    return np.asarray(K, dtype=np.float64), D, float(rms)
+
+
+def _spanning_tree(common: np.ndarray, names: Sequence[str], min_common: int) -> dict[int, int]:
+    """child -> parent: grow from camera 0, always adding the pair with most common views."""
+    n = len(names)
+    parent: dict[int, int] = {}
+    reached = {0}
+    while len(reached) < n:
+        best = None
+        for a in reached:
+            for b in range(n):
+                if b not in reached and (best is None or common[a, b] > common[best]):
+                    best = (a, b)
+        if best is None or common[best] < min_common:
+            lonely = [b for b in range(n) if b not in reached]
+            pairs = ", ".join(f"{names[a]}-{names[b]}: {int(common[a, b])}"
+                              for b in lonely for a in sorted(reached))
+            what = "no common views" if all(common[a, b] == 0 for b in lonely for a in reached) \
+                else f"fewer than {min_common} common views"
+            raise CalibrationError(
+                f"camera(s) {', '.join(names[b] for b in lonely)} share {what} with "
+                f"{', '.join(names[a] for a in sorted(reached))} (sets where both see the whole "
+                f"board: {pairs}); show the board to these cameras together with a calibrated "
+                f"one")
+        parent[best[1]] = best[0]
+        reached.add(best[1])
+    return parent
+
+
+def fit_rig(det: Detections, board: Board, frames: Sequence[int],
+            options: FitOptions = FitOptions()) -> RigFit:
+    """Fit intrinsics and extrinsics (camera 0 = base) on the sets ``frames`` of ``det``."""
+    names = det.camera_names
+    n = len(names)
+    obj = board.object_points()
+    views = [det.views(c, frames) for c in range(n)]
+    for c in range(n):
+        if len(views[c]) < options.min_views:
+            raise CalibrationError(
+                f"too few views: camera {names[c]} sees the whole board in {len(views[c])} "
+                f"image(s) of the fit set; need at least {options.min_views} (take more images, "
+                f"or lower --holdout)")
+    intr = []
+    for c in range(n):
+        K, D, rms = fit_intrinsics(obj, [det.corners[f][c] for f in views[c]],
+                                   det.image_sizes[c], options.k_coefficients)
+        intr.append((K, D, rms))
+    topics = options.topics or tuple(f"/{nm}/image_raw" for nm in names)
+    frame_ids = options.frame_ids or tuple(f"{nm}_optical_frame" for nm in names)
+    cams = [Camera(names[c], topics[c], frame_ids[c], det.image_sizes[c][0],
+                   det.image_sizes[c][1], intr[c][0], "plumb_bob", intr[c][1])
+            for c in range(n)]
+    common = np.zeros((n, n), dtype=int)
+    for a in range(n):
+        for b in range(n):
+            if a != b:
+                common[a, b] = len(det.common_views(a, b, frames))
+    parent = _spanning_tree(common, names, options.min_common_views) if n > 1 else {}
+    # Stereo initialisation along the tree (parents are always reached before children).
+    T_cam_base: list[np.ndarray] = [np.eye(4)] * n
+    stereo_rms: dict[tuple[str, str], float] = {}
+    order = [0]
+    while len(order) < n:
+        order += [c for c, p in parent.items() if p in order and c not in order]
+    for c in order[1:]:
+        p = parent[c]
+        fs = det.common_views(p, c, frames)
+        obj32 = obj.astype(np.float32)
+        out = cv2.stereoCalibrate(
+            [obj32] * len(fs), [det.corners[f][p].astype(np.float32) for f in fs],
+            [det.corners[f][c].astype(np.float32) for f in fs], cams[p].K.copy(),
+            cams[p].opencv_distortion(), cams[c].K.copy(), cams[c].opencv_distortion(),
+            det.image_sizes[c], flags=cv2.CALIB_FIX_INTRINSIC,
+            criteria=(cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-10))
+        rms, R, T = out[0], out[5], out[6]   # retval, K1, D1, K2, D2, R, T, E, F
+        T_c_p = np.eye(4)
+        T_c_p[:3, :3], T_c_p[:3, 3] = R, np.asarray(T).ravel()
+        T_cam_base[c] = T_c_p @ T_cam_base[p]
+        stereo_rms[(names[p], names[c])] = float(rms)
+    joint: dict[str, float] = {}
+    if n > 1:
+        multi = [f for f in frames if sum(det.corners[f][c] is not None for c in range(n)) >= 2]
+        T_base_board = {}
+        observations = []
+        for f in multi:
+            seen = [c for c in range(n) if det.corners[f][c] is not None]
+            c0 = seen[0]
+            T_base_board[f] = _inv(T_cam_base[c0]) @ board_pose_pnp(cams[c0],
+                                                                     det.corners[f][c0], obj)
+            observations += [(f, c, det.corners[f][c]) for c in seen]
+        T_cam_base, _, joint = refine_poses(cams, obj, observations, T_cam_base, T_base_board,
+                                            free_cameras=list(range(1, n)))
+        joint["sets"] = float(len(multi))
+    cams = [Camera(cm.name, cm.topic, cm.frame_id, cm.width, cm.height, cm.K,
+                   cm.distortion_model, cm.distortion_coefficients, _inv(T_cam_base[c]))
+            for c, cm in enumerate(cams)]
+    rig = Rig(options.rig_name, options.base_frame, cams)
+    pairs = {(names[a], names[b]): int(common[a, b]) for a in range(n) for b in range(a + 1, n)}
+    return RigFit(rig, [i[2] for i in intr], [len(v) for v in views],
+                  {names[c]: names[p] for c, p in parent.items()}, stereo_rms, pairs, joint)
