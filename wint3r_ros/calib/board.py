@@ -130,12 +130,17 @@ def _canonical_order(gray: np.ndarray, corners: np.ndarray, board: Board) -> np.
 def detect_corners(gray: np.ndarray, board: Board, *, use_sb: bool = False) -> np.ndarray | None:
     """Sub-pixel inner corners [M, 2] float64 in canonical order, or None if no board is found.
 
-    Tries ``cv2.findChessboardCorners`` (+ ``cornerSubPix``), then, if ``use_sb``, the
-    sector-based ``cv2.findChessboardCornersSB``.
+    Tries ``cv2.findChessboardCorners`` with adaptive thresholding, then with a plain global
+    threshold (which finds some steeply tilted boards the first misses), refines with
+    ``cornerSubPix``; then, if ``use_sb``, tries the sector-based ``findChessboardCornersSB``.
     """
     pattern = (board.cols, board.rows)
-    flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_FAST_CHECK
-    found, corners = cv2.findChessboardCorners(gray, pattern, flags=flags)
+    found, corners = False, None
+    for flags in (cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
+                  | cv2.CALIB_CB_FAST_CHECK, 0):
+        found, corners = cv2.findChessboardCorners(gray, pattern, flags=flags)
+        if found:
+            break
     if found:
         # Search window: a bit under half the smallest corner spacing, at most 11 px.
         pts = corners.reshape(-1, 2)
