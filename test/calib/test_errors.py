@@ -9,7 +9,7 @@ import pytest
 
 from wint3r_ros.calib.detect import detect_frames
 from wint3r_ros.calib.fit import FitOptions
-from wint3r_ros.calib.pipeline import CalibrateConfig, calibrate, check
+from wint3r_ros.calib.pipeline import CalibrateConfig, calibrate
 from wint3r_ros.calib.sources import Frame, pair_image_dirs
 from wint3r_ros.calib.validate import split_sets
 from wint3r_ros.errors import CalibrationError

@@ -55,8 +55,8 @@ def project(cam: Camera, rvec: np.ndarray, tvec: np.ndarray,
 
     The Jacobian is [2M, 6] with rows interleaved u0, v0, u1, v1, ...
     """
-    rvec = np.asarray(rvec, dtype=np.float64).reshape(3, 1)
-    tvec = np.asarray(tvec, dtype=np.float64).reshape(3, 1)
+    rvec = np.ascontiguousarray(rvec, dtype=np.float64).reshape(3, 1)
+    tvec = np.ascontiguousarray(tvec, dtype=np.float64).reshape(3, 1)
     if cam.distortion_model == "equidistant":
         uv, jac = cv2.fisheye.projectPoints(obj.reshape(-1, 1, 3), rvec, tvec, cam.K,
                                             cam.distortion_coefficients)

@@ -13,20 +13,15 @@ import cv2
 import numpy as np
 
 from wint3r_ros.calib.board import Board
+from wint3r_ros.calib.fit import project
 from wint3r_ros.core.calibration import Camera, Rig
 
 __all__ = ["project_corners", "render_view", "board_poses", "visible"]
 
 
 def _project(cam: Camera, T_cam_board: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    r = cv2.Rodrigues(T_cam_board[:3, :3])[0]
-    t = T_cam_board[:3, 3].reshape(3, 1)
-    if cam.distortion_model == "equidistant":
-        uv, _ = cv2.fisheye.projectPoints(pts.reshape(-1, 1, 3), r, t, cam.K,
-                                          cam.distortion_coefficients)
-    else:
-        uv, _ = cv2.projectPoints(pts, r, t, cam.K, cam.opencv_distortion())
-    return uv.reshape(-1, 2)
+    uv, _ = project(cam, cv2.Rodrigues(T_cam_board[:3, :3])[0], T_cam_board[:3, 3], pts)
+    return uv
 
 
 def project_corners(cam: Camera, T_cam_board: np.ndarray, board: Board) -> np.ndarray:
