@@ -17,6 +17,7 @@ from wint3r_ros.errors import Wint3rError
 # name -> (module, one-line help). Modules expose configure(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("wint3r_ros.doctor", "check the environment and say how to fix what is missing"),
+    "replay": ("wint3r_ros.ros.replay", "publish a rosbag2 into the live graph with /clock"),
     "calibrate": ("wint3r_ros.calib.command", "calibrate a rig from checkerboard images"),
 }
 
