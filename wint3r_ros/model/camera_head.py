@@ -64,7 +64,7 @@ class TrunkKVCache:
             return
         idx = indices.to(self.buffer.device)
         kept = self.buffer[..., :self.size, :].index_select(-2, idx)
-        self.buffer = kept.contiguous()
+        self.buffer[..., :kept.shape[-2], :] = kept  # compact in place: capacity is kept
         self.size = int(idx.numel())
 
     def nbytes(self) -> int:

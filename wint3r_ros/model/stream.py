@@ -134,6 +134,7 @@ class StreamState:
         """Frame key of each pool entry (None where no keys were given)."""
         return list(self._pool_keys)
 
+    @torch.inference_mode()
     def keep_pool(self, indices: Sequence[int]) -> None:
         """Keep only the pool entries at `indices` (positions into the current pool, any order
         is sorted oldest first). Later windows no longer attend to the others."""
@@ -143,7 +144,8 @@ class StreamState:
             raise InputError(f"keep_pool: indices must lie in [0, {size}), got {list(indices)[:8]}")
         index = torch.tensor(idx, dtype=torch.long)
         if self._pool is not None:
-            self._pool = self._pool[: size].index_select(0, index.to(self._pool.device))
+            kept = self._pool[: size].index_select(0, index.to(self._pool.device))
+            self._pool[: len(idx)] = kept  # compact in place: capacity is kept
         self._pool_windows = [self._pool_windows[i] for i in idx]
         self._pool_keys = [self._pool_keys[i] for i in idx]
         self.kv.keep(index)
