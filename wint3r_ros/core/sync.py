@@ -1,0 +1,471 @@
+"""Approximate-time synchronisation of N message streams (message_filters semantics, no ROS).
+
+`ApproximateTimePolicy.add(stream, stamp, item)` returns the sets this message completes. A set
+holds one message per stream whose stamps all lie within `slop` seconds of each other; sets come
+out in time order; no message is used twice; a message that cannot be in any future set is
+dropped and counted per stream and reason. Deterministic, no threads, no locks: the caller
+serialises `add` calls (a ROS node matches under its lock and runs user work outside it).
+
+How a set is chosen (the pivot search of message_filters' C++ ApproximateTime policy, written
+for this project). Each stream keeps a queue sorted by stamp. While the oldest messages of the
+streams span more than `slop`, the oldest of them can never be matched (every other candidate
+of the stream holding the newest head is newer still) and is dropped (`no_match`). The newest
+head is the pivot; the search walks forward from the heads, always advancing the stream with the
+oldest current message, over every set that contains the pivot, and keeps the one with the
+smallest span. It stops as soon as no later set can beat the best one: when the pivot would be
+advanced, or when the newest message seen already makes any further span at least as large. If
+the search needs a message that has not arrived, it waits, unless the stream's next message is
+known to come late enough (its stamp is at least `newest + inter_message_lower_bound`) that it
+cannot improve the set. The best set is emitted and older messages of its streams are dropped
+(`superseded`). Work per call is O(N) per message the search looks at, a few in steady state:
+no search over combinations, so many streams stay cheap (users of message_filters' Python
+synchroniser hit the cost of its product search).
+
+Robustness, all in stream time (the stamps), never wall time:
+- out-of-order messages are inserted in stamp order; ones no newer than what their stream has
+  already emitted are `late`; a repeated stamp is a `duplicate`.
+- a stamp more than `jump_back_threshold` older than its stream's newest is a time jump (a bag
+  restarting, a clock reset): every queue is cleared (`reset`), a `time_jump` event is recorded,
+  and the other streams' messages from the old timeline are dropped (`pre_reset`) until they
+  jump too.
+- a stream with nothing newer than `stream_timeout` seconds behind the rig's newest stamp is
+  `silent` (event). Without `allow_degraded` the policy stalls (event `stalled`) and the other
+  queues stay bounded by `queue_size` (`queue_overflow`); with it, sets of the streams still
+  present are emitted (None in the silent streams' places) while at least `min_streams` remain.
+  A silent stream's next message within the timeout brings it back (`stream_recovered`); its
+  messages not newer than the last emitted set are `late` (sets stay in time order).
+"""
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from wint3r_ros.errors import ConfigError, SyncError
+
+__all__ = ["ApproximateTimePolicy", "SyncedSet", "SyncEvent", "StreamStats", "SyncStats",
+           "DROP_REASONS", "EVENT_KINDS"]
+
+# Why a message was dropped (the keys of StreamStats.dropped).
+DROP_REASONS = (
+    "no_match",        # no message of some other stream can ever lie within slop of it
+    "superseded",      # a newer message of the same stream was matched instead
+    "late",            # not newer than the last message its stream already emitted
+    "stale",           # older than the silence timeout behind the rig (or queued when silent)
+    "duplicate",       # same stamp as a message already queued on its stream
+    "queue_overflow",  # the stream's queue exceeded queue_size (oldest dropped)
+    "reset",           # queued when a time jump reset the policy
+    "pre_reset",       # from the old timeline after another stream's time jump
+)
+EVENT_KINDS = ("time_jump", "stream_silent", "stream_recovered", "stalled", "resumed")
+
+
+class SyncedSet(tuple):
+    """One synchronised set: a tuple of N items in stream order (None for a silent stream).
+
+    stamps: per-stream stamps (None where missing); stamp: the earliest of them (strictly
+    increasing from set to set); index: the set's sequence number since construction;
+    missing: stream indices absent from this (degraded) set.
+    """
+
+    stamps: tuple
+    stamp: float
+    index: int
+    missing: tuple
+
+    def __new__(cls, items: Sequence[Any], stamps: Sequence[float | None], index: int) -> "SyncedSet":
+        self = super().__new__(cls, items)
+        self.stamps = tuple(stamps)
+        present = [s for s in self.stamps if s is not None]
+        self.stamp = min(present)
+        self.index = index
+        self.missing = tuple(i for i, s in enumerate(self.stamps) if s is None)
+        return self
+
+    @property
+    def span(self) -> float:
+        """Largest minus smallest stamp in the set (<= slop)."""
+        present = [s for s in self.stamps if s is not None]
+        return max(present) - min(present)
+
+
+@dataclass(frozen=True)
+class SyncEvent:
+    """Something the operator should hear about (kind in EVENT_KINDS), at stream time `stamp`."""
+
+    kind: str
+    stream: int | None
+    stamp: float
+    detail: str
+
+
+@dataclass
+class StreamStats:
+    """Counters for one stream; received == matched + sum(dropped) + pending always holds."""
+
+    name: str
+    received: int = 0
+    matched: int = 0
+    dropped: dict[str, int] = field(default_factory=lambda: {r: 0 for r in DROP_REASONS})
+    pending: int = 0
+    silent: bool = False
+    newest_stamp: float | None = None
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+@dataclass
+class SyncStats:
+    """A snapshot of the policy's counters (see `ApproximateTimePolicy.stats`)."""
+
+    streams: list[StreamStats]
+    sets: int
+    degraded_sets: int
+    resets: int
+    stalled: bool
+    events: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (JSON/YAML-ready) for status messages and benchmarks."""
+        return {
+            "sets": self.sets, "degraded_sets": self.degraded_sets, "resets": self.resets,
+            "stalled": self.stalled, "events": dict(self.events),
+            "streams": [{"name": s.name, "received": s.received, "matched": s.matched,
+                         "dropped": dict(s.dropped), "pending": s.pending, "silent": s.silent,
+                         "newest_stamp": s.newest_stamp} for s in self.streams],
+        }
+
+
+class _Stream:
+    """Queue and bookkeeping of one input stream."""
+
+    __slots__ = ("stamps", "items", "newest", "last_emitted", "silent", "awaiting_jump",
+                 "intervals", "stats", "lower_bound")
+
+    def __init__(self, name: str, lower_bound: float | None) -> None:
+        self.stamps: list[float] = []
+        self.items: list[Any] = []
+        self.newest: float | None = None
+        self.last_emitted: float | None = None
+        self.silent = False
+        self.awaiting_jump: float | None = None  # old-timeline newest stamp after a reset
+        self.intervals: deque[float] = deque(maxlen=8)
+        self.stats = StreamStats(name)
+        self.lower_bound = lower_bound  # None: estimated from the stream's own intervals
+
+    def next_stamp_bound(self) -> float:
+        """Smallest stamp this stream's next in-order message can carry."""
+        if self.lower_bound is not None:
+            gap = self.lower_bound
+        elif len(self.intervals) >= 2:
+            gap = 0.5 * min(self.intervals)
+        else:
+            gap = 0.0
+        return self.newest + gap  # type: ignore[operator]
+
+    def drop_front(self, count: int, reason: str) -> None:
+        if count:
+            del self.stamps[:count]
+            del self.items[:count]
+            self.stats.dropped[reason] += count
+
+    def clear(self, reason: str) -> None:
+        self.drop_front(len(self.stamps), reason)
+
+
+class ApproximateTimePolicy:
+    """Matches N streams by stamp. See the module docstring for the rule and the drop reasons.
+
+    num_streams: N >= 1; queue_size: messages kept per stream (>= 1); slop: largest span of a
+    set in seconds (>= 0); stream_names: for stats and messages; inter_message_lower_bound:
+    "auto" (half the smallest recent interval of each stream), a number of seconds, or one per
+    stream (0 waits for the next message whenever in doubt, as message_filters does by default);
+    stream_timeout: seconds of stream time after which a stream without messages is silent;
+    allow_degraded / min_streams: keep emitting sets of the present streams; jump_back_threshold:
+    seconds a stamp may go back on its stream before it counts as a time jump; max_events: the
+    event buffer's length.
+    """
+
+    def __init__(self, num_streams: int, queue_size: int = 10, slop: float = 0.02, *,
+                 stream_names: Sequence[str] | None = None,
+                 inter_message_lower_bound: str | float | Sequence[float] = "auto",
+                 stream_timeout: float = 1.0, allow_degraded: bool = False,
+                 min_streams: int = 1, jump_back_threshold: float = 1.0,
+                 max_events: int = 256) -> None:
+        def need(ok: bool, name: str, value: Any, rule: str) -> None:
+            if not ok:
+                raise ConfigError(f"ApproximateTimePolicy: {name}={value!r} {rule}")
+
+        need(isinstance(num_streams, int) and num_streams >= 1, "num_streams", num_streams,
+             "must be an integer >= 1")
+        need(isinstance(queue_size, int) and queue_size >= 1, "queue_size", queue_size,
+             "must be an integer >= 1")
+        for name, value in (("slop", slop), ("stream_timeout", stream_timeout),
+                            ("jump_back_threshold", jump_back_threshold)):
+            need(isinstance(value, (int, float)) and math.isfinite(value) and value >= 0,
+                 name, value, "must be a finite number of seconds >= 0")
+        need(stream_timeout > 0, "stream_timeout", stream_timeout, "must be > 0")
+        need(jump_back_threshold > 0, "jump_back_threshold", jump_back_threshold, "must be > 0")
+        need(isinstance(min_streams, int) and 1 <= min_streams <= num_streams, "min_streams",
+             min_streams, f"must lie in [1, {num_streams}]")
+        names = [f"stream{i}" for i in range(num_streams)] if stream_names is None else list(stream_names)
+        need(len(names) == num_streams and len(set(names)) == num_streams, "stream_names", names,
+             f"must be {num_streams} unique names")
+        bounds = self._lower_bounds(inter_message_lower_bound, num_streams)
+        self.num_streams = num_streams
+        self.queue_size = queue_size
+        self.slop = float(slop)
+        self.stream_timeout = float(stream_timeout)
+        self.allow_degraded = bool(allow_degraded)
+        self.min_streams = min_streams
+        self.jump_back_threshold = float(jump_back_threshold)
+        self.stream_names = names
+        self._streams = [_Stream(n, b) for n, b in zip(names, bounds)]
+        self._events: deque[SyncEvent] = deque(maxlen=max_events)
+        self._event_counts = {k: 0 for k in EVENT_KINDS}
+        self._now: float | None = None          # stream time: newest stamp of this timeline
+        self._epoch_start: float | None = None  # first stamp of this timeline
+        self._last_set_stamp: float | None = None  # earliest stamp of the last set
+        self._sets = 0
+        self._degraded_sets = 0
+        self._resets = 0
+        self._stalled = False
+
+    @staticmethod
+    def _lower_bounds(value: str | float | Sequence[float], n: int) -> list[float | None]:
+        if isinstance(value, str):
+            if value != "auto":
+                raise ConfigError(f"ApproximateTimePolicy: inter_message_lower_bound={value!r} "
+                                  "must be 'auto', seconds, or one value per stream")
+            return [None] * n
+        values = [value] * n if isinstance(value, (int, float)) else list(value)
+        if len(values) != n or not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+                                       for v in values):
+            raise ConfigError(f"ApproximateTimePolicy: inter_message_lower_bound={value!r} must "
+                              f"be 'auto', seconds >= 0, or {n} such values")
+        return [float(v) for v in values]
+
+    # ------------------------------------------------------------------------- public API
+    def add(self, stream: int, stamp: float, item: Any) -> list[SyncedSet]:
+        """Queue `item` of stream `stream` stamped `stamp` (seconds); return completed sets."""
+        if isinstance(stream, bool) or not isinstance(stream, int) or not 0 <= stream < self.num_streams:
+            raise SyncError(f"add: stream index {stream!r} out of range [0, {self.num_streams})")
+        try:
+            stamp = float(stamp)
+        except (TypeError, ValueError) as err:
+            raise SyncError(f"add: stamp {stamp!r} of stream '{self.stream_names[stream]}' "
+                            "is not a number") from err
+        if not math.isfinite(stamp):
+            raise SyncError(f"add: stamp {stamp!r} of stream '{self.stream_names[stream]}' "
+                            "is not finite")
+        st = self._streams[stream]
+        st.stats.received += 1
+        if self._accept(stream, st, stamp):
+            self._insert(stream, st, stamp, item)
+        self._check_silence()
+        return self._match(flush=False)
+
+    def advance_time(self, stamp: float) -> list[SyncedSet]:
+        """Move stream time to `stamp` without a message (e.g. from /clock), so silent streams
+        are noticed even when the others stop too; returns any sets that this releases."""
+        if self._now is not None and math.isfinite(stamp) and stamp > self._now:
+            self._now = float(stamp)
+            self._check_silence()
+            return self._match(flush=False)
+        return []
+
+    def flush(self) -> list[SyncedSet]:
+        """Emit every set still possible without waiting for more messages (end of a bag)."""
+        return self._match(flush=True)
+
+    def events(self) -> list[SyncEvent]:
+        """The events recorded since the last call (oldest first), and forget them."""
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    @property
+    def stalled(self) -> bool:
+        """True while a silent stream blocks every set (allow_degraded off or too few streams)."""
+        return self._stalled
+
+    @property
+    def silent_streams(self) -> list[str]:
+        return [s.stats.name for s in self._streams if s.silent]
+
+    @property
+    def stats(self) -> SyncStats:
+        """A snapshot of the counters (copies; safe to keep)."""
+        streams = []
+        for s in self._streams:
+            c = s.stats
+            streams.append(StreamStats(c.name, c.received, c.matched, dict(c.dropped),
+                                       len(s.stamps), s.silent, s.newest))
+        return SyncStats(streams, self._sets, self._degraded_sets, self._resets, self._stalled,
+                         dict(self._event_counts))
+
+    # ---------------------------------------------------------------------------- internal
+    def _event(self, kind: str, stream: int | None, stamp: float, detail: str) -> None:
+        self._events.append(SyncEvent(kind, stream, stamp, detail))
+        self._event_counts[kind] += 1
+
+    def _drop(self, st: _Stream, reason: str) -> bool:
+        st.stats.dropped[reason] += 1
+        return False
+
+    def _accept(self, index: int, st: _Stream, stamp: float) -> bool:
+        """Decide whether a new message enters its queue; handles time jumps."""
+        thr = self.jump_back_threshold
+        if st.awaiting_jump is not None:
+            if stamp >= st.awaiting_jump - thr:
+                return self._drop(st, "pre_reset")
+            st.awaiting_jump = None  # this stream has jumped to the new timeline too
+        elif st.newest is not None and stamp < st.newest - thr:
+            self._reset(index, stamp, st.newest)
+        if st.silent:
+            if self._now is not None and stamp < self._now - self.stream_timeout:
+                return self._drop(st, "stale")
+            # Back within the timeout: the stream takes part again. Sets stay in time order, so
+            # its messages must be newer than the last set (older ones count as late).
+            st.silent = False
+            if st.newest is None or stamp > st.newest:
+                st.newest = stamp  # alive, even if this message itself turns out late
+            self._event("stream_recovered", index, stamp,
+                        f"stream '{st.stats.name}' is delivering again")
+            if self._last_set_stamp is not None:
+                st.last_emitted = max(st.last_emitted if st.last_emitted is not None
+                                      else self._last_set_stamp, self._last_set_stamp)
+        if st.last_emitted is not None and stamp <= st.last_emitted:
+            return self._drop(st, "late")
+        i = bisect.bisect_left(st.stamps, stamp)
+        if i < len(st.stamps) and st.stamps[i] == stamp:
+            return self._drop(st, "duplicate")
+        return True
+
+    def _insert(self, index: int, st: _Stream, stamp: float, item: Any) -> None:
+        i = bisect.bisect_left(st.stamps, stamp)
+        st.stamps.insert(i, stamp)
+        st.items.insert(i, item)
+        if st.newest is None or stamp > st.newest:
+            if st.newest is not None:
+                st.intervals.append(stamp - st.newest)
+            st.newest = stamp
+        if self._now is None or stamp > self._now:
+            self._now = stamp
+        if self._epoch_start is None:
+            self._epoch_start = stamp
+        if len(st.stamps) > self.queue_size:
+            st.drop_front(len(st.stamps) - self.queue_size, "queue_overflow")
+
+    def _reset(self, index: int, stamp: float, previous: float) -> None:
+        """A time jump on stream `index`: clear every queue and start a new timeline."""
+        self._resets += 1
+        self._event("time_jump", index, stamp,
+                    f"stream '{self.stream_names[index]}' jumped back from {previous:.6f} to "
+                    f"{stamp:.6f} s; queues cleared")
+        for j, s in enumerate(self._streams):
+            s.clear("reset")
+            if j != index and s.newest is not None:
+                s.awaiting_jump = s.newest
+            s.newest = None
+            s.last_emitted = None
+            s.silent = False
+            s.intervals.clear()
+        self._now = None
+        self._epoch_start = None
+        self._last_set_stamp = None
+        self._stalled = False
+
+    def _check_silence(self) -> None:
+        if self._now is None:
+            return
+        for j, s in enumerate(self._streams):
+            if s.silent:
+                continue
+            last = s.newest if s.newest is not None else self._epoch_start
+            if self._now - last > self.stream_timeout:  # type: ignore[operator]
+                s.silent = True
+                s.clear("stale")
+                what = "no message yet" if s.newest is None else f"newest stamp {s.newest:.6f} s"
+                self._event("stream_silent", j, self._now,
+                            f"stream '{s.stats.name}' silent for {self._now - last:.3f} s of "
+                            f"stream time ({what}); check its topic, QoS and clock")
+
+    def _match(self, flush: bool) -> list[SyncedSet]:
+        out: list[SyncedSet] = []
+        while True:
+            active = [j for j, s in enumerate(self._streams) if not s.silent]
+            degraded = len(active) < self.num_streams
+            if degraded and (not self.allow_degraded or len(active) < self.min_streams):
+                if not self._stalled and self._now is not None:
+                    self._stalled = True
+                    self._event("stalled", None, self._now,
+                                f"no sets: silent stream(s) {', '.join(self.silent_streams)}"
+                                + ("" if self.allow_degraded else " and allow_degraded is off"))
+                return out
+            if self._stalled:
+                self._stalled = False
+                self._event("resumed", None, self._now or 0.0, "sets are being emitted again")
+            chosen = self._search(active, flush)
+            if chosen is None:
+                return out
+            out.append(self._emit(active, chosen))
+
+    def _search(self, active: list[int], flush: bool) -> list[int] | None:
+        """Positions (one per active stream) of the best set, or None to wait for messages."""
+        queues = [self._streams[j] for j in active]
+        while True:  # drop heads that cannot be matched
+            if any(not q.stamps for q in queues):
+                return None
+            heads = [q.stamps[0] for q in queues]
+            lo, hi = min(heads), max(heads)
+            if hi - lo <= self.slop:
+                break
+            queues[heads.index(lo)].drop_front(1, "no_match")
+        pivot = hi
+        end = hi
+        cur = heads
+        ptr = [0] * len(queues)
+        best, best_span = list(ptr), hi - lo
+        while best_span > 0:
+            lo = min(cur)
+            if lo >= pivot:
+                break  # the pivot itself would move: every set containing it has been seen
+            k = cur.index(lo)
+            q = queues[k]
+            nxt = ptr[k] + 1
+            if nxt >= len(q.stamps):
+                if flush or max(end, q.next_stamp_bound()) - pivot >= best_span:
+                    break  # the stream's next message cannot give a smaller span
+                return None
+            x = q.stamps[nxt]
+            ptr[k], cur[k] = nxt, x
+            if x > end:
+                end = x
+            if end - pivot >= best_span:
+                break  # every later set spans at least end - pivot
+            span = end - min(cur)
+            if span < best_span:
+                best, best_span = list(ptr), span
+        return best
+
+    def _emit(self, active: list[int], chosen: list[int]) -> SyncedSet:
+        items: list[Any] = [None] * self.num_streams
+        stamps: list[float | None] = [None] * self.num_streams
+        for j, pos in zip(active, chosen):
+            s = self._streams[j]
+            s.drop_front(pos, "superseded")
+            stamps[j] = s.stamps.pop(0)
+            items[j] = s.items.pop(0)
+            s.last_emitted = stamps[j]
+            s.stats.matched += 1
+        result = SyncedSet(items, stamps, self._sets)
+        self._sets += 1
+        if len(active) < self.num_streams:
+            self._degraded_sets += 1
+        self._last_set_stamp = result.stamp
+        return result
