@@ -22,7 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 # `wint3r-ros bench <name>`: name -> (module, one-line help); same interface as COMMANDS.
-BENCHMARKS: dict[str, tuple[str, str]] = {}
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "core": ("wint3r_ros.core.bench", "sync + window overhead per synchronised set (N cameras)"),
+}
 
 
 def _add_table(subparsers: argparse._SubParsersAction, table: dict[str, tuple[str, str]],
