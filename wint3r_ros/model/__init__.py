@@ -1,2 +1,20 @@
 """The WinT3R network (our implementation from the paper's facts), its configurations,
-checkpoint loading and the parity check against the authors' numbers."""
+checkpoint loading and the parity check against the authors' numbers.
+
+Modules (one concept each):
+    config      WinT3RConfig: official() (the published model), tiny(), from_authors_kwargs()
+    network     WinT3R: wires encoder, lockstep decoders, point head and camera head
+    stream      StreamState, WindowOutput, step(): one window at a time, encoder cache, pool
+    inference   online_inference / offline_inference (authors' semantics), training forward
+    preprocess  preprocess(images) -> (input, CropMapping): resize, crop, normalise, map back
+    checkpoint  load_model / save_checkpoint / convert_checkpoint (safe loading, clear errors)
+    runtime     device=auto|cpu|cuda[:N], precision=fp32|bf16|fp16, optional torch.compile
+    parity      python -m wint3r_ros.model.parity FIXTURE.pt
+    bench       wint3r-ros bench model
+    blocks, attention, rope, point_head, camera_head, pose: the parts
+
+The narrow interface for the streaming engine:
+    model = load_model(path, device=..., precision=...)   # or WinT3R(config)
+    state = model.new_stream()
+    out = model.step(state, images [S, 3, H, W], keys)     # -> WindowOutput
+"""

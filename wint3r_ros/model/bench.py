@@ -1,0 +1,201 @@
+"""`wint3r-ros bench model`: time the WinT3R network, JSON out.
+
+Streaming (default): a stream of windows of `--window` frames advancing by the config's stride
+(new frames per window = stride); each timed window is one `step`. `--sequence N` instead times
+`online_inference` over an N-frame sequence (the authors' online mode). `--compare-naive` runs
+the same input again without the encoder cache (every frame encoded in every window, the
+authors' schedule), alternating the two window by window (or sequence by sequence) so that
+machine load hits both alike, and reports both times, their ratio and the largest difference.
+Weights are random (this measures speed, not quality). Peak memory is the process's maximum RSS
+on the CPU, `torch.cuda.max_memory_allocated` on CUDA.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+from typing import Any
+
+import torch
+
+__all__ = ["configure", "run", "build_random_model", "bench_stream", "bench_sequence"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=("tiny", "official"), default="tiny")
+    parser.add_argument("--height", type=int, default=64, help="image height (multiple of 16)")
+    parser.add_argument("--width", type=int, default=96, help="image width (multiple of 16)")
+    parser.add_argument("--window", type=int, default=None,
+                        help="frames per window (default: the preset's window size)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    parser.add_argument("--iterations", type=int, default=3, help="timed windows (or sequences)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed windows (or sequences) first")
+    parser.add_argument("--sequence", type=int, default=None,
+                        help="time online_inference over this many frames instead of single windows")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--compare-naive", action="store_true",
+                        help="also run without the encoder cache; report both and the difference")
+    parser.add_argument("--compile", action="store_true", help="torch.compile blocks (CUDA only)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def build_random_model(preset: str, device: torch.device, window: int | None = None,
+                       seed: int = 0) -> torch.nn.Module:
+    """A model of `preset` with random weights, built on the meta device then materialised."""
+    from wint3r_ros.model.config import WinT3RConfig
+    from wint3r_ros.model.network import WinT3R
+
+    cfg = WinT3RConfig.preset(preset)
+    if window is not None and window != cfg.window_size:
+        cfg = cfg.replace(window_size=window, window_stride=max(1, window // 2))
+    with torch.device("meta"):
+        model = WinT3R(cfg)
+    model.to_empty(device=device)
+    return model.init_weights(seed).eval()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _frames(n: int, h: int, w: int, seed: int, device: torch.device) -> torch.Tensor:
+    return torch.randn(n, 3, h, w, generator=torch.Generator().manual_seed(seed)).to(device)
+
+
+def _max_diff(a: list[Any], b: list[Any], names: tuple[str, ...]) -> dict[str, float]:
+    return {n: max(float((getattr(x, n) - getattr(y, n)).abs().max()) for x, y in zip(a, b))
+            for n in names}
+
+
+def bench_stream(model, h: int, w: int, iterations: int, warmup: int, seed: int,
+                 modes: tuple[bool, ...] = (True,)) -> dict[bool, tuple[list[float], list[Any]]]:
+    """Seconds per timed window and every window's output, per mode (True: encoder cache on).
+
+    With two modes, two streams see the same windows and the modes alternate window by window,
+    so a change in machine load affects both alike.
+    """
+    cfg = model.config
+    device = next(model.parameters()).device
+    s, stride = cfg.window_size, cfg.window_stride
+    bank = _frames((warmup + iterations - 1) * stride + s, h, w, seed, device)
+    states = {mode: model.new_stream() for mode in modes}
+    results: dict[bool, tuple[list[float], list[Any]]] = {mode: ([], []) for mode in modes}
+    for i in range(warmup + iterations):
+        idx = list(range(i * stride, i * stride + s))
+        for mode in modes:
+            _sync(device)
+            t0 = time.perf_counter()
+            out = model.step(states[mode], bank[idx], keys=idx if mode else None)
+            _sync(device)
+            if i >= warmup:
+                results[mode][0].append(time.perf_counter() - t0)
+            results[mode][1].append(out)
+    return results
+
+
+def bench_sequence(model, n: int, h: int, w: int, iterations: int, warmup: int, seed: int,
+                   modes: tuple[bool, ...] = (True,)) -> dict[bool, tuple[list[float], list[Any]]]:
+    """Seconds per online_inference over n frames and its last output, per mode (alternating)."""
+    from wint3r_ros.model.inference import online_inference
+
+    device = next(model.parameters()).device
+    images = _frames(n, h, w, seed, device)
+    results: dict[bool, tuple[list[float], list[Any]]] = {mode: ([], []) for mode in modes}
+    for i in range(warmup + iterations):
+        for mode in modes:
+            _sync(device)
+            t0 = time.perf_counter()
+            out = online_inference(model, images, use_cache=mode)
+            _sync(device)
+            if i >= warmup:
+                results[mode][0].append(time.perf_counter() - t0)
+            results[mode][1][:] = [out]
+    return results
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """Where the numbers come from: CPU, cores, threads, versions, GPU."""
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__, "cpu": cpu, "cpu_cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def _peak_memory_mb(device: torch.device) -> dict[str, float]:
+    out = {"process_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+    if device.type == "cuda":
+        out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from wint3r_ros.errors import ConfigError
+    from wint3r_ros.model.runtime import maybe_compile, resolve_device, resolve_precision
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.height % 16 or args.width % 16 or args.height <= 0 or args.width <= 0:
+        raise ConfigError(f"--height {args.height} --width {args.width}: multiples of 16 needed")
+    if args.iterations < 1 or args.warmup < 0:
+        raise ConfigError("--iterations must be >= 1 and --warmup >= 0")
+    device = resolve_device(args.device)
+    t0 = time.perf_counter()
+    model = build_random_model(args.preset, device, args.window, args.seed)
+    model.precision = resolve_precision(args.precision, device)
+    maybe_compile(model, args.compile)
+    build_s = time.perf_counter() - t0
+    cfg = model.config
+    settings = {"preset": args.preset, "height": args.height, "width": args.width,
+                "window": cfg.window_size, "stride": cfg.window_stride, "device": str(device),
+                "precision": model.precision, "iterations": args.iterations,
+                "warmup": args.warmup, "sequence": args.sequence, "compile": bool(args.compile),
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "weights": "random", "model_build_s": round(build_s, 2)}
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    result: dict[str, Any] = {}
+    modes = (True, False) if args.compare_naive else (True,)
+    if args.sequence:
+        runs = bench_sequence(model, args.sequence, args.height, args.width, args.iterations,
+                              args.warmup, args.seed, modes)
+        unit, per = "ms_per_sequence", args.sequence
+    else:
+        runs = bench_stream(model, args.height, args.width, args.iterations, args.warmup,
+                            args.seed, modes)
+        unit, per = "ms_per_window", cfg.window_stride
+
+    def summary(times: list[float]) -> dict[str, Any]:
+        mean = sum(times) / len(times)
+        out = {unit: 1000 * mean, f"min_{unit}": 1000 * min(times),
+               "fps": per / mean, "times_s": times}
+        if args.sequence:
+            out["ms_per_frame"] = 1000 * mean / args.sequence
+        else:  # fps: new frames per second (the stream rate); every window re-reads the overlap
+            out["window_frames_per_s"] = cfg.window_size / mean
+        return out
+
+    result.update(summary(runs[True][0]))
+    if args.compare_naive:
+        result["naive"] = summary(runs[False][0])
+        result["cached_over_naive"] = result[unit] / result["naive"][unit]
+        result["cached_over_naive_min"] = min(runs[True][0]) / min(runs[False][0])
+        result["max_abs_diff"] = _max_diff(runs[True][1], runs[False][1],
+                                           ("pts_local", "conf", "pose_enc"))
+    result["peak_memory"] = _peak_memory_mb(device)
+    print(json.dumps({"benchmark": "model", "settings": settings, "machine": machine_info(device),
+                      "results": result}))
+    return 0
