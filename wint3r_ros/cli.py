@@ -19,10 +19,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("wint3r_ros.doctor", "check the environment and say how to fix what is missing"),
     "replay": ("wint3r_ros.ros.replay", "publish a rosbag2 into the live graph with /clock"),
     "calibrate": ("wint3r_ros.calib.command", "calibrate a rig from checkerboard images"),
+    "convert-checkpoint": ("wint3r_ros.model.convert", "convert a WinT3R checkpoint to safetensors with its config"),
 }
 
 # `wint3r-ros bench <name>`: name -> (module, one-line help); same interface as COMMANDS.
 BENCHMARKS: dict[str, tuple[str, str]] = {
+    "model": ("wint3r_ros.model.bench", "WinT3R network: ms per window, frames per second, peak memory"),
     "core": ("wint3r_ros.core.bench", "sync + window overhead per synchronised set (N cameras)"),
 }
 
