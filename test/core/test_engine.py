@@ -212,6 +212,22 @@ def test_engine_rejects_mismatched_windows_and_configs(tiny_model):
         eng.process(windows[0])
 
 
+def test_engine_handles_degraded_sets_with_a_missing_camera(tiny_model):
+    b = WindowBuilder(NAMES, WindowConfig(2, 1))
+    windows = []
+    for k in range(4):
+        rear = None if k in (1, 2) else image(2, k, SIZES[2])
+        w = b.push([image(0, k, SIZES[0]), image(1, k, SIZES[1]), rear],
+                   [0.1 * k, 0.1 * k, None if rear is None else 0.1 * k])
+        if w is not None:
+            windows.append(w)
+    eng = tiny_engine(tiny_model)
+    results = [r for w in windows for r in eng.process(w)] + eng.flush()
+    assert sorted((r.set_index, r.camera) for r in results) == sorted(
+        (k, c) for k in range(4) for c in NAMES if not (c == "rear" and k in (1, 2)))
+    assert eng.status()["pool"]["per_camera"] == {"front": 6, "left": 6, "rear": 2}
+
+
 def test_engine_rejects_cameras_of_different_aspect(tiny_model):
     b = WindowBuilder(NAMES, WindowConfig(1, 0))
     w = b.push([image(0, 0, (80, 60)), image(1, 0, (80, 60)), image(2, 0, (96, 48))], [0.0, 0.0, 0.0])
