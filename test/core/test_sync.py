@@ -125,6 +125,23 @@ def test_sync_time_jump_back_resets_and_reports():
     assert_accounting(p)
 
 
+def test_sync_one_stream_clock_jumping_alone_does_not_kill_the_rig():
+    p = ApproximateTimePolicy(3, slop=0.01, stream_timeout=0.3, jump_back_threshold=0.5,
+                              allow_degraded=True, min_streams=2)
+    feed(p, rig_arrivals(3, 5, offsets=[100.0] * 3))
+    sets = []
+    for k in range(5, 40):  # camera 2's driver restarts with its clock at 0; the others go on
+        sets += feed(p, [(0, 100 + k * PERIOD, (0, k)), (1, 100 + k * PERIOD, (1, k)),
+                         (2, (k - 5) * PERIOD, (2, k))])
+    events = [(e.kind, e.stream) for e in p.events()]
+    assert events == [("time_jump", 2), ("time_jump", 0), ("stream_silent", 2), ("time_jump", 1)]
+    assert p.silent_streams == ["stream2"]
+    assert sets and all(s.missing == (2,) for s in sets)
+    assert [s[0][1] for s in sets][-1] == 39            # cameras 0 and 1 keep flowing
+    assert p.stats.streams[0].dropped["pre_reset"] > 0
+    assert_accounting(p)
+
+
 def test_sync_silent_stream_stalls_without_degraded_mode_and_reports():
     p = ApproximateTimePolicy(3, queue_size=100, slop=0.01, stream_timeout=0.2)
     arr = [(i, k * PERIOD, (i, k)) for k in range(20) for i in (0, 1)]  # stream 2 never speaks

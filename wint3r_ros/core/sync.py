@@ -27,7 +27,9 @@ Robustness, all in stream time (the stamps), never wall time:
 - a stamp more than `jump_back_threshold` older than its stream's newest is a time jump (a bag
   restarting, a clock reset): every queue is cleared (`reset`), a `time_jump` event is recorded,
   and the other streams' messages from the old timeline are dropped (`pre_reset`) until they
-  jump too.
+  jump too. A stream that keeps its old timeline for `stream_timeout` seconds is taken as it is
+  (the jump was one stream's clock, not the rig's); the stream on the other clock then falls
+  silent and is reported.
 - a stream with nothing newer than `stream_timeout` seconds behind the rig's newest stamp is
   `silent` (event). Without `allow_degraded` the policy stalls (event `stalled`) and the other
   queues stay bounded by `queue_size` (`queue_overflow`); with it, sets of the streams still
@@ -321,9 +323,16 @@ class ApproximateTimePolicy:
         """Decide whether a new message enters its queue; handles time jumps."""
         thr = self.jump_back_threshold
         if st.awaiting_jump is not None:
-            if stamp >= st.awaiting_jump - thr:
+            if stamp < st.awaiting_jump - thr:
+                st.awaiting_jump = None  # this stream has jumped to the new timeline too
+            elif stamp - st.awaiting_jump <= self.stream_timeout:
                 return self._drop(st, "pre_reset")
-            st.awaiting_jump = None  # this stream has jumped to the new timeline too
+            else:  # it kept its old timeline for a whole timeout: the jump was not rig-wide
+                st.awaiting_jump = None
+                self._epoch_start = stamp  # silence on this timeline counts from here
+                self._event("time_jump", index, stamp,
+                            f"stream '{st.stats.name}' kept its timeline after another stream's "
+                            "jump; continuing on it (a stream on another clock goes silent)")
         elif st.newest is not None and stamp < st.newest - thr:
             self._reset(index, stamp, st.newest)
         if st.silent:
