@@ -18,6 +18,7 @@ from wint3r_ros.errors import Wint3rError
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("wint3r_ros.doctor", "check the environment and say how to fix what is missing"),
     "replay": ("wint3r_ros.ros.replay", "publish a rosbag2 into the live graph with /clock"),
+    "make-bag": ("wint3r_ros.data.make_bag", "record a synthetic N-camera rig with ground truth into a rosbag2"),
     "calibrate": ("wint3r_ros.calib.command", "calibrate a rig from checkerboard images"),
     "convert-checkpoint": ("wint3r_ros.model.convert", "convert a WinT3R checkpoint to safetensors with its config"),
 }

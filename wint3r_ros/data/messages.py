@@ -1,0 +1,443 @@
+"""ROS 2 message types without ROS: the project's typestore and numpy <-> message conversions.
+
+`project_typestore()` is rosbags' Jazzy typestore plus the package's own messages
+(``wint3r_ros/msg/WindowBatch``, ``wint3r_ros/msg/ReconstructionStatus``), so bags carry their
+definitions the way ``ros2 bag record`` writes them. The builders here return rosbags message
+objects; the readers (`array_from_image`, `camera_from_camera_info`, `points_from_pointcloud2`,
+`transforms_from_tf_message`, ...) only read attributes, so they accept rclpy messages as well.
+
+Image encodings (``sensor_msgs/image_encodings``): mono8, 8UC1, rgb8, bgr8, 8UC3, rgba8, bgra8,
+8UC4, mono16, 16UC1, 32FC1. A malformed message raises `InputError` naming its topic.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from wint3r_ros.core.calibration import DISTORTION_MODELS, Camera
+from wint3r_ros.core.geometry import pose_from_translation_quat, translation_quat_from_pose
+from wint3r_ros.errors import CalibrationError, InputError
+
+__all__ = [
+    "PROJECT_MSG_DEFINITIONS",
+    "IMAGE_ENCODINGS",
+    "project_typestore",
+    "msg_class",
+    "time_from_ns",
+    "ns_from_time",
+    "header",
+    "stamp_ns_of",
+    "image_from_array",
+    "array_from_image",
+    "rgb_from_image",
+    "camera_info_from_camera",
+    "camera_from_camera_info",
+    "transform_stamped",
+    "tf_message",
+    "transforms_from_tf_message",
+    "pose_stamped",
+    "odometry",
+    "pose_from_odometry",
+    "path_msg",
+    "poses_from_path",
+    "pointcloud2_from_points",
+    "points_from_pointcloud2",
+]
+
+# The package's messages, as in msg/*.msg (test/data checks they match the files field by
+# field). Embedded so the pip install, which does not ship msg/, can read and write its bags.
+PROJECT_MSG_DEFINITIONS: dict[str, str] = {
+    "wint3r_ros/msg/WindowBatch": """\
+std_msgs/Header header
+uint64 window_index
+uint32 num_cameras
+uint32 num_steps
+uint32 overlap
+string[] camera_names
+string[] frame_ids
+builtin_interfaces/Time[] image_stamps
+sensor_msgs/Image[] images
+sensor_msgs/CompressedImage[] compressed_images
+sensor_msgs/CameraInfo[] camera_infos
+uint32 epoch
+""",
+    "wint3r_ros/msg/ReconstructionStatus": """\
+std_msgs/Header header
+uint64 window_index
+float32 latency_sec
+float32 model_sec
+float32 fps
+uint64 frames_in
+uint64 frames_out
+string[] drop_reasons
+uint64[] drop_counts
+uint32 pool_size
+float32 scale
+bool scale_is_metric
+uint32 resets
+string state
+""",
+}
+
+# encoding -> (dtype, channels)
+IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
+    "mono8": (np.dtype(np.uint8), 1), "8UC1": (np.dtype(np.uint8), 1),
+    "rgb8": (np.dtype(np.uint8), 3), "bgr8": (np.dtype(np.uint8), 3),
+    "8UC3": (np.dtype(np.uint8), 3),
+    "rgba8": (np.dtype(np.uint8), 4), "bgra8": (np.dtype(np.uint8), 4),
+    "8UC4": (np.dtype(np.uint8), 4),
+    "mono16": (np.dtype(np.uint16), 1), "16UC1": (np.dtype(np.uint16), 1),
+    "32FC1": (np.dtype(np.float32), 1),
+}
+
+_POINTFIELD_FLOAT32 = 7
+_NS = 1_000_000_000
+
+
+@functools.lru_cache(maxsize=1)
+def project_typestore() -> Any:
+    """rosbags Typestore: ROS 2 Jazzy types (incl. tf2_msgs) + the package's own messages."""
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    store = get_typestore(Stores.ROS2_JAZZY)
+    types: dict = {}
+    for name, text in PROJECT_MSG_DEFINITIONS.items():
+        types.update(get_types_from_msg(text, name))
+    if "tf2_msgs/msg/TFMessage" not in store.fielddefs:   # older stores lack it
+        types.update(get_types_from_msg("geometry_msgs/TransformStamped[] transforms",
+                                        "tf2_msgs/msg/TFMessage"))
+    store.register(types)
+    return store
+
+
+def msg_class(msgtype: str) -> Any:
+    """The rosbags message class for ``msgtype`` (e.g. ``sensor_msgs/msg/Image``)."""
+    try:
+        return project_typestore().types[msgtype]
+    except KeyError as err:
+        raise InputError(f"unknown message type {msgtype!r}") from err
+
+
+# --------------------------------------------------------------------------------------------
+# Time and headers
+
+
+def time_from_ns(ns: int) -> Any:
+    """builtin_interfaces/Time for a stamp in nanoseconds (floor division, nanosec >= 0)."""
+    ns = int(ns)
+    return msg_class("builtin_interfaces/msg/Time")(sec=ns // _NS, nanosec=ns % _NS)
+
+
+def ns_from_time(stamp: Any) -> int:
+    """Nanoseconds of a builtin_interfaces/Time (rosbags or rclpy)."""
+    return int(stamp.sec) * _NS + int(stamp.nanosec)
+
+
+def header(stamp_ns: int, frame_id: str) -> Any:
+    """std_msgs/Header."""
+    return msg_class("std_msgs/msg/Header")(stamp=time_from_ns(stamp_ns), frame_id=frame_id)
+
+
+def stamp_ns_of(msg: Any) -> int:
+    """Header stamp of a message in nanoseconds."""
+    return ns_from_time(msg.header.stamp)
+
+
+def _where(topic: str) -> str:
+    return f"topic {topic}" if topic else "message"
+
+
+# --------------------------------------------------------------------------------------------
+# Image
+
+
+def image_from_array(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str,
+                     topic: str = "") -> Any:
+    """sensor_msgs/Image from an array: [H, W] for one channel, [H, W, C] otherwise, with the
+    encoding's dtype (uint8, uint16 for mono16/16UC1, float32 for 32FC1); little-endian."""
+    if encoding not in IMAGE_ENCODINGS:
+        raise InputError(f"{_where(topic)}: unsupported image encoding {encoding!r} "
+                         f"(supported: {', '.join(IMAGE_ENCODINGS)})")
+    dtype, channels = IMAGE_ENCODINGS[encoding]
+    a = np.asarray(array)
+    want = "[H, W]" if channels == 1 else f"[H, W, {channels}]"
+    if a.ndim == 3 and channels == 1 and a.shape[2] == 1:
+        a = a[..., 0]
+    if (a.ndim != 2 if channels == 1 else (a.ndim != 3 or a.shape[2] != channels)):
+        raise InputError(f"{_where(topic)}: encoding {encoding} needs an array {want}, got shape "
+                         f"{a.shape}")
+    if a.dtype != dtype:
+        raise InputError(f"{_where(topic)}: encoding {encoding} needs dtype {dtype}, got "
+                         f"{a.dtype}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise InputError(f"{_where(topic)}: empty image of shape {a.shape}")
+    a = np.ascontiguousarray(a, dtype=dtype.newbyteorder("<"))
+    height, width = a.shape[:2]
+    return msg_class("sensor_msgs/msg/Image")(
+        header=header(stamp_ns, frame_id), height=height, width=width, encoding=encoding,
+        is_bigendian=0, step=width * channels * dtype.itemsize,
+        data=a.view(np.uint8).reshape(-1))
+
+
+def array_from_image(msg: Any, topic: str = "") -> np.ndarray:
+    """The pixels of a sensor_msgs/Image as [H, W] or [H, W, C] in the encoding's dtype
+    (native byte order; row padding removed). Checks encoding, step and data size."""
+    enc = str(msg.encoding)
+    if enc not in IMAGE_ENCODINGS:
+        raise InputError(f"{_where(topic)}: unsupported image encoding {enc!r} "
+                         f"(supported: {', '.join(IMAGE_ENCODINGS)})")
+    dtype, channels = IMAGE_ENCODINGS[enc]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    row = width * channels * dtype.itemsize
+    data = msg.data
+    buf = data if isinstance(data, np.ndarray) else np.frombuffer(memoryview(data), np.uint8)
+    buf = buf.reshape(-1).view(np.uint8)
+    if height <= 0 or width <= 0:
+        raise InputError(f"{_where(topic)}: image size {width}x{height} is empty")
+    if step < row:
+        raise InputError(f"{_where(topic)}: step {step} is smaller than a row of {width} px "
+                         f"{enc} ({row} bytes)")
+    if buf.size != step * height:
+        raise InputError(f"{_where(topic)}: data has {buf.size} bytes, expected step x height = "
+                         f"{step} x {height} = {step * height} ({width}x{height} {enc})")
+    rows = buf.reshape(height, step)[:, :row]
+    order = ">" if int(msg.is_bigendian) else "<"
+    pixels = np.ascontiguousarray(rows).view(dtype.newbyteorder(order))
+    pixels = pixels.astype(dtype, copy=False)        # to native byte order
+    return pixels.reshape(height, width) if channels == 1 else \
+        pixels.reshape(height, width, channels)
+
+
+def rgb_from_image(msg: Any, topic: str = "") -> np.ndarray:
+    """[H, W, 3] uint8 RGB from a colour or 8-bit mono Image (what the model consumes)."""
+    a = array_from_image(msg, topic)
+    enc = str(msg.encoding)
+    if enc in ("rgb8", "8UC3"):
+        return a
+    if enc == "bgr8":
+        return a[..., ::-1].copy()
+    if enc == "rgba8":
+        return a[..., :3].copy()
+    if enc in ("bgra8", "8UC4"):
+        return a[..., 2::-1].copy()
+    if enc in ("mono8", "8UC1"):
+        return np.repeat(a[..., None], 3, axis=2)
+    if enc in ("mono16", "16UC1"):
+        return np.repeat((a >> 8).astype(np.uint8)[..., None], 3, axis=2)
+    raise InputError(f"{_where(topic)}: encoding {enc} is not a colour image")
+
+
+# --------------------------------------------------------------------------------------------
+# CameraInfo
+
+
+def camera_info_from_camera(camera: Camera, stamp_ns: int, frame_id: str | None = None) -> Any:
+    """sensor_msgs/CameraInfo for a calibrated camera (R = I, P = [K | 0], no binning/ROI)."""
+    info = camera.camera_info_dict()
+    roi = msg_class("sensor_msgs/msg/RegionOfInterest")(x_offset=0, y_offset=0, height=0,
+                                                        width=0, do_rectify=False)
+    return msg_class("sensor_msgs/msg/CameraInfo")(
+        header=header(stamp_ns, frame_id or camera.frame_id), height=camera.height,
+        width=camera.width, distortion_model=info["distortion_model"],
+        d=np.asarray(info["d"], np.float64), k=np.asarray(info["k"], np.float64),
+        r=np.asarray(info["r"], np.float64), p=np.asarray(info["p"], np.float64),
+        binning_x=0, binning_y=0, roi=roi)
+
+
+def camera_from_camera_info(msg: Any, *, name: str, topic: str, info_topic: str = "",
+                            T_base_camera: np.ndarray | None = None,
+                            frame_id: str | None = None) -> Camera:
+    """A `Camera` from a sensor_msgs/CameraInfo (frame defaults to the header's frame_id).
+
+    Raises `InputError` for an uncalibrated message (K all zero), a size of zero, or a
+    distortion model other than plumb_bob / equidistant (a 4-coefficient plumb_bob gets k3 = 0).
+    """
+    where = _where(info_topic or topic)
+    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    if not np.any(K):
+        raise InputError(f"{where}: camera_info is uncalibrated (K is all zero)")
+    model = str(msg.distortion_model) or "plumb_bob"
+    D = np.asarray(msg.d, dtype=np.float64).reshape(-1)
+    if model == "plumb_bob":
+        if D.size == 0 or not np.any(D):
+            model, D = "none", np.zeros(0)
+        elif D.size == 4:
+            D = np.append(D, 0.0)
+    elif model == "fisheye":
+        model = "equidistant"
+    if model not in DISTORTION_MODELS:
+        raise InputError(f"{where}: camera_info distortion_model {model!r} is not supported "
+                         f"(plumb_bob or equidistant)")
+    try:
+        return Camera(
+            name=name, topic=topic, frame_id=frame_id or str(msg.header.frame_id),
+            width=int(msg.width), height=int(msg.height), K=K, distortion_model=model,
+            distortion_coefficients=D,
+            T_base_camera=np.eye(4) if T_base_camera is None else T_base_camera,
+            camera_info_topic=info_topic or None)
+    except CalibrationError as err:
+        raise InputError(f"{where}: camera_info is not a usable calibration: {err}") from err
+
+
+# --------------------------------------------------------------------------------------------
+# Transforms, poses, odometry, path
+
+
+def _transform(T: np.ndarray) -> Any:
+    t, q = translation_quat_from_pose(np.asarray(T, dtype=np.float64))
+    return msg_class("geometry_msgs/msg/Transform")(
+        translation=msg_class("geometry_msgs/msg/Vector3")(x=t[0], y=t[1], z=t[2]),
+        rotation=msg_class("geometry_msgs/msg/Quaternion")(x=q[0], y=q[1], z=q[2], w=q[3]))
+
+
+def _pose(T: np.ndarray) -> Any:
+    t, q = translation_quat_from_pose(np.asarray(T, dtype=np.float64))
+    return msg_class("geometry_msgs/msg/Pose")(
+        position=msg_class("geometry_msgs/msg/Point")(x=t[0], y=t[1], z=t[2]),
+        orientation=msg_class("geometry_msgs/msg/Quaternion")(x=q[0], y=q[1], z=q[2], w=q[3]))
+
+
+def _matrix(position: Any, orientation: Any) -> np.ndarray:
+    return pose_from_translation_quat(
+        [position.x, position.y, position.z],
+        [orientation.x, orientation.y, orientation.z, orientation.w])
+
+
+def transform_stamped(T_parent_child: np.ndarray, parent: str, child: str,
+                      stamp_ns: int) -> Any:
+    """geometry_msgs/TransformStamped: ``T_parent_child`` [4, 4] maps child points to parent."""
+    return msg_class("geometry_msgs/msg/TransformStamped")(
+        header=header(stamp_ns, parent), child_frame_id=child, transform=_transform(T_parent_child))
+
+
+def tf_message(transforms: Iterable[Any]) -> Any:
+    """tf2_msgs/TFMessage of TransformStamped messages."""
+    return msg_class("tf2_msgs/msg/TFMessage")(transforms=list(transforms))
+
+
+def transforms_from_tf_message(msg: Any) -> list[tuple[str, str, int, np.ndarray]]:
+    """(parent, child, stamp_ns, T_parent_child [4, 4]) for every transform of a TFMessage."""
+    out = []
+    for tr in msg.transforms:
+        T = _matrix(tr.transform.translation, tr.transform.rotation)
+        out.append((str(tr.header.frame_id), str(tr.child_frame_id), stamp_ns_of(tr), T))
+    return out
+
+
+def pose_stamped(T_frame_body: np.ndarray, stamp_ns: int, frame_id: str) -> Any:
+    """geometry_msgs/PoseStamped of a pose [4, 4] in ``frame_id``."""
+    return msg_class("geometry_msgs/msg/PoseStamped")(header=header(stamp_ns, frame_id),
+                                                      pose=_pose(T_frame_body))
+
+
+def odometry(T_odom_body: np.ndarray, stamp_ns: int, frame_id: str, child_frame_id: str,
+             linear: Sequence[float] = (0.0, 0.0, 0.0),
+             angular: Sequence[float] = (0.0, 0.0, 0.0),
+             pose_covariance: np.ndarray | None = None,
+             twist_covariance: np.ndarray | None = None) -> Any:
+    """nav_msgs/Odometry: pose [4, 4] in ``frame_id``, twist (m/s, rad/s) in the child frame;
+    covariances [6, 6] (default zero: unknown)."""
+    Vector3 = msg_class("geometry_msgs/msg/Vector3")
+    pc = np.zeros(36) if pose_covariance is None else np.asarray(pose_covariance, np.float64)
+    tc = np.zeros(36) if twist_covariance is None else np.asarray(twist_covariance, np.float64)
+    return msg_class("nav_msgs/msg/Odometry")(
+        header=header(stamp_ns, frame_id), child_frame_id=child_frame_id,
+        pose=msg_class("geometry_msgs/msg/PoseWithCovariance")(
+            pose=_pose(T_odom_body), covariance=pc.reshape(36)),
+        twist=msg_class("geometry_msgs/msg/TwistWithCovariance")(
+            twist=msg_class("geometry_msgs/msg/Twist")(linear=Vector3(*map(float, linear)),
+                                                       angular=Vector3(*map(float, angular))),
+            covariance=tc.reshape(36)))
+
+
+def pose_from_odometry(msg: Any) -> np.ndarray:
+    """Pose [4, 4] of an Odometry message (child frame in the header frame)."""
+    return _matrix(msg.pose.pose.position, msg.pose.pose.orientation)
+
+
+def path_msg(poses: Sequence[np.ndarray] | np.ndarray, stamps_ns: Sequence[int],
+             frame_id: str, stamp_ns: int | None = None) -> Any:
+    """nav_msgs/Path of poses [P, 4, 4] with their stamps; header stamp = the last pose's."""
+    if len(poses) != len(stamps_ns):
+        raise InputError(f"path: {len(poses)} poses but {len(stamps_ns)} stamps")
+    if stamp_ns is None:
+        stamp_ns = int(stamps_ns[-1]) if len(stamps_ns) else 0
+    return msg_class("nav_msgs/msg/Path")(
+        header=header(stamp_ns, frame_id),
+        poses=[pose_stamped(T, s, frame_id) for T, s in zip(poses, stamps_ns)])
+
+
+def poses_from_path(msg: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(poses [P, 4, 4], stamps_ns [P] int64) of a nav_msgs/Path."""
+    poses = [_matrix(p.pose.position, p.pose.orientation) for p in msg.poses]
+    stamps = np.array([stamp_ns_of(p) for p in msg.poses], dtype=np.int64)
+    return (np.stack(poses) if poses else np.zeros((0, 4, 4))), stamps
+
+
+# --------------------------------------------------------------------------------------------
+# PointCloud2 (x, y, z float32 [+ rgb packed as float32, the PCL convention])
+
+
+def pointcloud2_from_points(points: np.ndarray, stamp_ns: int, frame_id: str,
+                            colors: np.ndarray | None = None) -> Any:
+    """sensor_msgs/PointCloud2 (unorganised, dense) of points [N, 3] (metres) and optional
+    colours [N, 3] uint8 RGB, packed into an ``rgb`` float32 field as 0x00RRGGBB."""
+    pts = np.asarray(points, dtype=np.float32)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise InputError(f"point cloud: points must be [N, 3], got shape {pts.shape}")
+    n = len(pts)
+    PointField = msg_class("sensor_msgs/msg/PointField")
+    names = ["x", "y", "z"] + ([] if colors is None else ["rgb"])
+    fields = [PointField(name=nm, offset=4 * i, datatype=_POINTFIELD_FLOAT32, count=1)
+              for i, nm in enumerate(names)]
+    rec = np.zeros((n, len(names)), dtype=np.float32)
+    rec[:, :3] = pts
+    if colors is not None:
+        c = np.asarray(colors)
+        if c.shape != (n, 3) or c.dtype != np.uint8:
+            raise InputError(f"point cloud: colors must be uint8 [{n}, 3], got {c.dtype} "
+                             f"{c.shape}")
+        packed = (c[:, 0].astype(np.uint32) << 16) | (c[:, 1].astype(np.uint32) << 8) | c[:, 2]
+        rec[:, 3] = packed.view(np.float32)
+    step = 4 * len(names)
+    return msg_class("sensor_msgs/msg/PointCloud2")(
+        header=header(stamp_ns, frame_id), height=1, width=n, fields=fields,
+        is_bigendian=False, point_step=step, row_step=step * n,
+        data=rec.astype("<f4").view(np.uint8).reshape(-1), is_dense=bool(np.all(np.isfinite(pts))))
+
+
+def points_from_pointcloud2(msg: Any, topic: str = "") -> tuple[np.ndarray, np.ndarray | None]:
+    """(points [N, 3] float32, colours [N, 3] uint8 or None) of a PointCloud2 whose x, y, z
+    (and optional rgb) fields are float32; other fields are ignored."""
+    fields = {str(f.name): f for f in msg.fields}
+    for nm in ("x", "y", "z"):
+        if nm not in fields or int(fields[nm].datatype) != _POINTFIELD_FLOAT32:
+            raise InputError(f"{_where(topic)}: PointCloud2 needs float32 field {nm!r}, has "
+                             f"{sorted(fields)}")
+    n = int(msg.width) * int(msg.height)
+    step = int(msg.point_step)
+    data = msg.data
+    buf = data if isinstance(data, np.ndarray) else np.frombuffer(memoryview(data), np.uint8)
+    buf = buf.reshape(-1).view(np.uint8)
+    if buf.size != int(msg.row_step) * int(msg.height) or int(msg.row_step) < step * \
+            int(msg.width):
+        raise InputError(f"{_where(topic)}: PointCloud2 data has {buf.size} bytes, expected "
+                         f"row_step x height = {msg.row_step} x {msg.height}")
+    rows = buf.reshape(int(msg.height), int(msg.row_step))[:, :step * int(msg.width)]
+    recs = np.ascontiguousarray(rows).reshape(n, step)
+    order = ">" if msg.is_bigendian else "<"
+
+    def column(nm: str) -> np.ndarray:
+        off = int(fields[nm].offset)
+        return recs[:, off:off + 4].copy().view(f"{order}f4").reshape(n)
+
+    pts = np.stack([column(nm) for nm in ("x", "y", "z")], -1).astype(np.float32)
+    colors = None
+    if "rgb" in fields or "rgba" in fields:
+        packed = column("rgb" if "rgb" in fields else "rgba").view(
+            f"{order}u4").astype(np.uint32)
+        colors = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255],
+                          -1).astype(np.uint8)
+    return pts, colors
