@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
+import sqlite3
 
 import numpy as np
 import pytest
 from rosbags.interfaces import QosDurability, QosReliability
-from rosbags.rosbag2 import Reader, Writer
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from wint3r_ros.core.calibration import Camera
@@ -99,10 +99,8 @@ def test_round_trip_of_every_message_kind(tmp_path, storage):
 def test_reads_a_bag_written_the_way_ros2_bag_record_writes(tmp_path, storage, version):
     """rosbags' own Writer with the Jazzy typestore's definitions, offered QoS per topic (a
     best-effort camera driver), log times after the stamps and out of order across cameras."""
-    from rosbags.rosbag2 import StoragePlugin
-
     ts = get_typestore(Stores.ROS2_JAZZY)
-    Image, Header, Time = (ts.types[f"{p}"] for p in (
+    Image, Header, Time = (ts.types[p] for p in (
         "sensor_msgs/msg/Image", "std_msgs/msg/Header", "builtin_interfaces/msg/Time"))
     path = tmp_path / "recorded"
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
@@ -136,8 +134,6 @@ def test_reads_a_bag_written_the_way_ros2_bag_record_writes(tmp_path, storage, v
 
 def test_reads_a_humble_style_bag_without_message_definitions(tmp_path):
     """Humble's sqlite3 storage (schema 3) stores no definitions: types come from ours."""
-    import sqlite3
-
     path = tmp_path / "humble"
     with BagWriter(path, "sqlite3") as w:
         w.write("/odom", m.odometry(np.eye(4), T0, "odom", "base_link"), T0)

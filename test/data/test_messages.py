@@ -54,7 +54,8 @@ def test_image_reader_handles_row_padding_and_big_endian():
 def test_image_with_wrong_size_or_step_names_the_topic():
     msg = m.image_from_array(ARRAYS["rgb8"], "rgb8", 0, "f")
     msg.data = msg.data[:-3]
-    with pytest.raises(InputError, match=r"/cam1/image_raw: data has 102 bytes, expected step x height = 21 x 5"):
+    with pytest.raises(InputError, match=r"/cam1/image_raw: data has 102 bytes, expected "
+                                         r"step x height = 21 x 5"):
         m.array_from_image(msg, "/cam1/image_raw")
     msg = m.image_from_array(ARRAYS["rgb8"], "rgb8", 0, "f")
     msg.step = 20
@@ -105,7 +106,8 @@ def test_transforms_odometry_and_path_round_trip():
     tf = m.tf_message([m.transform_stamped(poses[0], "map", "base_link", 7),
                        m.transform_stamped(poses[1], "base_link", "cam0", 8)])
     parsed = m.transforms_from_tf_message(tf)
-    assert [(p, c, s) for p, c, s, _ in parsed] == [("map", "base_link", 7), ("base_link", "cam0", 8)]
+    assert [(p, c, s) for p, c, s, _ in parsed] == [("map", "base_link", 7),
+                                                    ("base_link", "cam0", 8)]
     np.testing.assert_allclose(parsed[1][3], poses[1], atol=1e-12)
     odom = m.odometry(poses[2], 9, "odom", "base_link", linear=(1, 2, 3))
     np.testing.assert_allclose(m.pose_from_odometry(odom), poses[2], atol=1e-12)
@@ -146,3 +148,21 @@ def test_typestore_has_the_project_messages_and_tf2():
         assert t in store.fielddefs
     fields = [f[0] for f in store.fielddefs["wint3r_ros/msg/WindowBatch"][1]]
     assert fields[:3] == ["header", "window_index", "num_cameras"] and fields[-1] == "epoch"
+
+
+def test_readers_accept_rclpy_messages():
+    """The ROS side hands rclpy messages (array.array data) to the same readers."""
+    sensor_msgs = pytest.importorskip("sensor_msgs.msg", reason="ROS 2 messages: run 'make test'")
+    a = ARRAYS["bgr8"]
+    img = sensor_msgs.Image(height=5, width=7, encoding="bgr8", is_bigendian=0, step=21,
+                            data=a.tobytes())
+    img.header.frame_id = "cam0_optical"
+    np.testing.assert_array_equal(m.array_from_image(img, "/cam0/image_raw"), a)
+    np.testing.assert_array_equal(m.rgb_from_image(img), a[..., ::-1])
+    info = sensor_msgs.CameraInfo(width=7, height=5, distortion_model="plumb_bob",
+                                  d=[0.1, 0.0, 0.0, 0.0, 0.0],
+                                  k=[5.0, 0, 3.0, 0, 5.0, 2.0, 0, 0, 1.0])
+    info.header.frame_id = "cam0_optical"
+    cam = m.camera_from_camera_info(info, name="cam0", topic="/cam0/image_raw")
+    assert cam.frame_id == "cam0_optical" and cam.fx == 5.0 and cam.distortion_model == \
+        "plumb_bob"

@@ -129,8 +129,9 @@ class BagReader:
                 raise BagError(f"bag {self.path} cannot be opened (corrupt, truncated or not a "
                                f"rosbag2): {err}") from err
             raise
-        self._stamped = {}
+        self._stamped: dict[str, bool] = {}
         self.messages_read = 0
+        self.late_messages = 0
 
     # -- context -------------------------------------------------------------------------------
     def close(self) -> None:

@@ -156,7 +156,8 @@ def _where(topic: str) -> str:
 def image_from_array(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str,
                      topic: str = "") -> Any:
     """sensor_msgs/Image from an array: [H, W] for one channel, [H, W, C] otherwise, with the
-    encoding's dtype (uint8, uint16 for mono16/16UC1, float32 for 32FC1); little-endian."""
+    encoding's dtype (uint8, uint16 for mono16/16UC1, float32 for 32FC1); little-endian.
+    The message's data shares memory with a contiguous little-endian input array."""
     if encoding not in IMAGE_ENCODINGS:
         raise InputError(f"{_where(topic)}: unsupported image encoding {encoding!r} "
                          f"(supported: {', '.join(IMAGE_ENCODINGS)})")
@@ -183,7 +184,8 @@ def image_from_array(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: 
 
 def array_from_image(msg: Any, topic: str = "") -> np.ndarray:
     """The pixels of a sensor_msgs/Image as [H, W] or [H, W, C] in the encoding's dtype
-    (native byte order; row padding removed). Checks encoding, step and data size."""
+    (native byte order; row padding removed; may share memory with the message, so copy before
+    writing into it). Checks encoding, step and data size."""
     enc = str(msg.encoding)
     if enc not in IMAGE_ENCODINGS:
         raise InputError(f"{_where(topic)}: unsupported image encoding {enc!r} "
@@ -253,6 +255,8 @@ def camera_from_camera_info(msg: Any, *, name: str, topic: str, info_topic: str 
 
     Raises `InputError` for an uncalibrated message (K all zero), a size of zero, or a
     distortion model other than plumb_bob / equidistant (a 4-coefficient plumb_bob gets k3 = 0).
+    A plumb_bob with all-zero coefficients (how drivers publish rectified images) becomes
+    ``none``, the inverse of `camera_info_from_camera`.
     """
     where = _where(info_topic or topic)
     K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
