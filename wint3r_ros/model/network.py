@@ -10,7 +10,7 @@ these methods only delegate.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Hashable, Sequence
+from typing import TYPE_CHECKING, Hashable, NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -30,17 +30,13 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["WinT3R", "DecodedWindow"]
 
 
-class DecodedWindow(tuple):
-    """(state [1, Ns, C], final [S, N1, C], local [S, N1, C]) of one decoded window."""
+class DecodedWindow(NamedTuple):
+    """One decoded window: state [1, Ns, C] (normed), final image tokens [S, N1, C] (normed),
+    image tokens before the last block's frame-local stage [S, N1, C]."""
 
-    __slots__ = ()
-
-    def __new__(cls, state: torch.Tensor, final: torch.Tensor, local: torch.Tensor):
-        return super().__new__(cls, (state, final, local))
-
-    state = property(lambda self: self[0])
-    final = property(lambda self: self[1])
-    local = property(lambda self: self[2])
+    state: torch.Tensor
+    final: torch.Tensor
+    local: torch.Tensor
 
 
 class WinT3R(nn.Module):
@@ -93,6 +89,9 @@ class WinT3R(nn.Module):
             self.register_tokens.weight.copy_(torch.randn(self.register_tokens.weight.shape, generator=gen))
             self.cam_token.copy_(torch.randn(self.cam_token.shape, generator=gen) * 1e-6)
             self.cam_head.empty_pose_tokens.zero_()
+            for stage in self.pts_head.upsample_blocks:  # upsamplers start as nearest-neighbour
+                up = stage[0][0].weight
+                up.copy_(up[:, :, :1, :1].expand_as(up))
             for block in self.cam_head.trunk:
                 block.ls1.gamma.fill_(self.config.cam_head_init_values)
                 block.ls2.gamma.fill_(self.config.cam_head_init_values)
@@ -104,8 +103,8 @@ class WinT3R(nn.Module):
         """images [S, 3, H, W] -> encoder tokens [S, P, C_enc] (after the final norm)."""
         x, (h, w) = self.patch_embed(images)  # (S, P, C_enc)
         cfg = self.config
-        rope = self.rope.table(("grid", h, w), lambda: grid_positions(h, w), cfg.enc_embed_dim // cfg.enc_num_heads,
-                               x.device, cfg.enc_rope_mode)
+        rope = self.rope.table(("grid", h, w), lambda: grid_positions(h, w),
+                               cfg.enc_embed_dim // cfg.enc_num_heads, x.device, cfg.enc_rope_mode)
         for block in self.enc_blocks:
             x = self._run(block, x, rope)
         return self.enc_norm(x)

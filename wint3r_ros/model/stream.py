@@ -219,8 +219,10 @@ def _embed_with_cache(model: "WinT3R", state: StreamState, images: torch.Tensor,
         fresh = model.embed_frames(images[todo])
         for row, i in enumerate(todo):
             found[keys[i]] = fresh[row]
-    cache.replace(found, grid)
-    return torch.stack([found[k] for k in keys])
+    frames = torch.stack([found[k] for k in keys])  # (S, P, C): the window's one copy
+    # the cache keeps views of this window's tensor only: one window of frames, no extra copy
+    cache.replace({k: frames[keys.index(k)] for k in found}, grid)
+    return frames
 
 
 @torch.inference_mode()
