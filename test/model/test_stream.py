@@ -157,3 +157,16 @@ def test_step_rejects_keys_of_the_wrong_length(tiny):
         tiny.step(tiny.new_stream(), frames(4, 32, 32), keys=[1, 2])
     with pytest.raises(InputError, match="max_pool_tokens"):
         tiny.new_stream(max_pool_tokens=3)
+
+
+def test_last_window_skips_the_state_update_without_changing_its_outputs(tiny):
+    images = frames(6, 32, 32)
+    a, b = tiny.new_stream(), tiny.new_stream()
+    tiny.step(a, images[:4]), tiny.step(b, images[:4])
+    keep_going = tiny.step(a, images[2:6])
+    final = tiny.step(b, images[2:6], last=True)
+    assert b.state is None and a.state is not None
+    torch.testing.assert_close(final.pts_local, keep_going.pts_local, atol=0, rtol=0)
+    torch.testing.assert_close(final.pose_enc, keep_going.pose_enc, atol=0, rtol=0)
+    with pytest.raises(InputError, match="ended with last=True"):
+        tiny.step(b, images[:4])

@@ -77,7 +77,8 @@ def forward_windows(model: "WinT3R", images: torch.Tensor) -> dict[str, torch.Te
         state = model.init_state(device).float()
         pts, conf, cams, frame_idx, window_idx = [], [], [], [], []
         for w, start in enumerate(starts):
-            window = model.decode_window(state, frames[start:start + cfg.window_size], grid)
+            window = model.decode_window(state, frames[start:start + cfg.window_size], grid,
+                                         need_state=w < len(starts) - 1)
             state = window.state
             p, c = model.point_maps(window, grid)
             pts.append(p)
@@ -133,9 +134,10 @@ def online_inference(model: "WinT3R", images: torch.Tensor, pose_from: str = "la
     starts = window_starts(len(order), cfg.window_size, cfg.window_stride)
     state = model.new_stream()
     pts, conf, raw = [], [], []
-    for start in starts:
+    for w, start in enumerate(starts):
         idx = order[start:start + cfg.window_size]
-        out = model.step(state, images[idx], keys=idx if use_cache else None)
+        out = model.step(state, images[idx], keys=idx if use_cache else None,
+                         last=w == len(starts) - 1)
         pts.append(out.pts_local)
         conf.append(out.conf)
         raw.append(out.raw_pose_enc_iters)

@@ -121,13 +121,15 @@ class WinT3R(nn.Module):
         return self.decoder_embed_state(tokens)[None]
 
     def decode_window(self, state: torch.Tensor, frames: torch.Tensor,
-                      grid: tuple[int, int]) -> DecodedWindow:
+                      grid: tuple[int, int], need_state: bool = True) -> DecodedWindow:
         """Run the image and state decoders in lockstep over one window.
 
         state [1, Ns, C]; frames [S, P, C] decoder-width frame tokens on an h x w grid.
         Each block of either stream reads the other stream's output of the previous block.
         Returns the new state (normed), the final image tokens (normed) [S, N1, C] and the
         image tokens before the last block's frame-local stage (not normed) [S, N1, C].
+        need_state=False (the stream's last window): the last state block, whose output only
+        a next window would read, is skipped and the returned state is None.
         """
         cfg = self.config
         s, p, c = frames.shape
@@ -146,12 +148,15 @@ class WinT3R(nn.Module):
         rope_st = self.rope.table(("state", cfg.state_size), st_pos, st_hd, device)
         rope_img_st = self.rope.table(("frame", h, w), frame_pos, st_hd, device)
         local = img
-        for block_state, block_img in zip(self.dec_blocks_state, self.dec_blocks):
-            new_state = self._run(block_state, state, img, rope_st, rope_img_st)
+        last = len(self.dec_blocks) - 1
+        for i, (block_state, block_img) in enumerate(zip(self.dec_blocks_state, self.dec_blocks)):
+            new_state = None
+            if need_state or i < last:
+                new_state = self._run(block_state, state, img, rope_st, rope_img_st)
             img, local = self._run(block_img, img, state, rope_img, rope_st_img, s)
             state = new_state
-        return DecodedWindow(self.dec_norm_state(state), self.dec_norm(img).view(s, p + 1, c),
-                             local.view(s, p + 1, c))
+        return DecodedWindow(self.dec_norm_state(state) if state is not None else None,
+                             self.dec_norm(img).view(s, p + 1, c), local.view(s, p + 1, c))
 
     def point_maps(self, window: DecodedWindow, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         """pts_local [S, H, W, 3] and conf [S, H, W], computed in float32."""
@@ -179,11 +184,11 @@ class WinT3R(nn.Module):
                            window_size=self.config.window_size)
 
     def step(self, state: "StreamState", images: torch.Tensor,
-             keys: Sequence[Hashable] | None = None) -> "WindowOutput":
+             keys: Sequence[Hashable] | None = None, *, last: bool = False) -> "WindowOutput":
         """Process one window images [S, 3, H, W]; see stream.step for the full contract."""
         from wint3r_ros.model.stream import step
 
-        return step(self, state, images, keys)
+        return step(self, state, images, keys, last=last)
 
     def online_inference(self, images: torch.Tensor, pose_from: str = "last") -> "SequenceOutput":
         """The authors' online mode over a whole sequence [N, 3, H, W]; see inference.py."""

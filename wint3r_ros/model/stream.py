@@ -103,6 +103,7 @@ class StreamState:
     window_size: int = 4
     state: torch.Tensor | None = None
     windows_done: int = 0
+    finished: bool = False
     frames_seen: int = 0
     reference_pose_iters: torch.Tensor | None = None  # [iterations, 1, 7]
     encoder_cache: EncoderCache = field(default_factory=EncoderCache)
@@ -227,14 +228,18 @@ def _embed_with_cache(model: "WinT3R", state: StreamState, images: torch.Tensor,
 
 @torch.inference_mode()
 def step(model: "WinT3R", state: StreamState, images: torch.Tensor,
-         keys: Sequence[Hashable] | None = None) -> WindowOutput:
+         keys: Sequence[Hashable] | None = None, last: bool = False) -> WindowOutput:
     """Process one window of a stream.
 
     images: [S, 3, H, W] ImageNet-normalised, S >= 1, H and W multiples of 16, on the model's
     device (moved there otherwise). keys: one hashable per frame identifying it across windows
     (e.g. (camera, stamp)); frames whose key was in the previous window reuse its encoding.
-    Returns a WindowOutput for the S frames; updates `state` in place.
+    last=True: the stream ends here; work only a next window would use is skipped and the
+    state can take no further window. Returns a WindowOutput for the S frames (inference
+    tensors: clone before modifying them in place outside inference mode); updates `state`.
     """
+    if state.finished:
+        raise InputError("step: this stream was ended with last=True; start a new_stream()")
     device = next(model.parameters()).device
     check_images(images, model.config.patch_size)
     if keys is not None:
@@ -248,12 +253,13 @@ def step(model: "WinT3R", state: StreamState, images: torch.Tensor,
         frames = _embed_with_cache(model, state, images, keys)
         if state.state is None:
             state.state = model.init_state(device).float()
-        window = model.decode_window(state.state, frames, grid)
+        window = model.decode_window(state.state, frames, grid, need_state=not last)
         pts_local, conf = model.point_maps(window, grid)
         with autocast(device, "fp32"):
             cam = model.camera_tokens(window)  # (S, 2C)
             raw = torch.stack(model.cam_head.forward_new(cam[None], state.kv))[:, 0]  # (I, S, 7)
     state.state = window.state
+    state.finished = last
     index = state.windows_done
     state._append_pool(cam, index, keys if keys is not None else [None] * s)
     if state.reference_pose_iters is None:
