@@ -178,8 +178,10 @@ class WinT3RConfig:
         for width, heads, name in ((self.enc_embed_dim, self.enc_num_heads, "enc"),
                                    (self.dec_embed_dim, self.dec_num_heads, "dec"),
                                    (self.dec_embed_dim, self.state_dec_num_heads, "state_dec")):
-            need(heads > 0 and width % heads == 0, f"{name} width {width} not divisible by {heads} heads")
-            need((width // heads) % 4 == 0, f"{name} head width {width // heads} must be a multiple of 4 for 2-D RoPE")
+            need(heads > 0 and width % heads == 0,
+                 f"{name} width {width} not divisible by {heads} heads")
+            need((width // heads) % 4 == 0,
+                 f"{name} head width {width // heads} must be a multiple of 4 for 2-D RoPE")
         need(self.cam_dim % self.cam_head_num_heads == 0,
              f"camera token width {self.cam_dim} not divisible by {self.cam_head_num_heads} heads")
         need(self.enc_depth >= 1 and self.dec_depth >= 1 and self.cam_head_depth >= 1,
@@ -190,12 +192,16 @@ class WinT3RConfig:
              f"enc_rope_mode={self.enc_rope_mode!r}: expected one of {ENC_ROPE_MODES}")
         need(len(self.head_upsample_dims) == 3,
              f"head_upsample_dims={self.head_upsample_dims}: three stages (x2 each, 16 = 8 x 2)")
-        for d in (*self.head_upsample_dims, self.head_last_conv_channels):
-            need(d >= 32 and d % 32 == 0, f"point head width {d} must be a positive multiple of 32 (GroupNorm of 32-channel groups)")
+        for d in self.head_upsample_dims:
+            need(d >= 32 and d % 32 == 0,
+                 f"point head width {d} must be a positive multiple of 32 (GroupNorm groups of 32)")
+        need(self.head_last_conv_channels >= 1, "head_last_conv_channels must be >= 1")
         need(self.head_last_conv_size % 2 == 1, "head_last_conv_size must be odd")
         need(self.cam_head_iterations >= 1, "cam_head_iterations must be >= 1")
         need(self.window_size >= 1 and 1 <= self.window_stride <= self.window_size,
-             f"window_size={self.window_size}, window_stride={self.window_stride}: need 1 <= stride <= size")
+             f"window_size={self.window_size}, window_stride={self.window_stride}: "
+             "need 1 <= stride <= size")
         if self.max_pool_tokens is not None:
             need(self.max_pool_tokens >= 2 * self.window_size,
-                 f"max_pool_tokens={self.max_pool_tokens} must be >= 2 * window_size (first window + newest)")
+                 f"max_pool_tokens={self.max_pool_tokens} must be >= 2 * window_size "
+                 "(the first window and the newest)")
