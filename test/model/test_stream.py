@@ -170,3 +170,13 @@ def test_last_window_skips_the_state_update_without_changing_its_outputs(tiny):
     torch.testing.assert_close(final.pose_enc, keep_going.pose_enc, atol=0, rtol=0)
     with pytest.raises(InputError, match="ended with last=True"):
         tiny.step(b, images[:4])
+
+
+def test_pool_bound_too_small_for_the_window_is_refused_before_any_work(tiny):
+    state = tiny.new_stream(max_pool_tokens=10)
+    tiny.step(state, frames(6, 32, 32))
+    with pytest.raises(InputError, match="cannot hold the first window's 6 entries and this window's 6"):
+        tiny.step(state, frames(6, 32, 32))
+    assert state.pool_size() == 6 and state.windows_done == 1
+    tiny.step(state, frames(4, 32, 32))
+    assert state.pool_size() == 10 and state.pool_windows() == [0] * 6 + [1] * 4

@@ -172,13 +172,22 @@ class StreamState:
         self._pool_windows.extend([window] * s)
         self._pool_keys.extend(keys)
 
+    def _anchor_size(self) -> int:
+        """Entries of the stream's first window still in the pool (kept by the built-in bound)."""
+        return sum(1 for w in self._pool_windows if w == 0)
+
+    def _check_bound(self, frames: int) -> None:
+        bound = self.max_pool_tokens
+        if bound is not None and self._anchor_size() + frames > bound:
+            raise InputError(f"max_pool_tokens={bound} cannot hold the first window's "
+                             f"{self._anchor_size()} entries and this window's {frames}")
+
     def _evict_to_bound(self) -> None:
         bound = self.max_pool_tokens
         size = self.pool_size()
         if bound is None or size <= bound:
             return
-        first = self._pool_windows[0]
-        anchor = [i for i, w in enumerate(self._pool_windows) if w == first]
+        anchor = [i for i, w in enumerate(self._pool_windows) if w == 0]
         newest = list(range(max(len(anchor), size - (bound - len(anchor))), size))
         self.keep_pool(anchor + newest)
 
@@ -248,6 +257,7 @@ def step(model: "WinT3R", state: StreamState, images: torch.Tensor,
             raise InputError(f"keys: {len(keys)} keys for {images.shape[0]} frames")
     images = images.to(device=device, dtype=torch.float32)
     s = images.shape[0]
+    state._check_bound(s)
     grid = (images.shape[-2] // model.config.patch_size, images.shape[-1] // model.config.patch_size)
     with autocast(device, model.precision):
         frames = _embed_with_cache(model, state, images, keys)
