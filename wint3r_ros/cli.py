@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "make-bag": ("wint3r_ros.data.make_bag", "record a synthetic N-camera rig with ground truth into a rosbag2"),
     "calibrate": ("wint3r_ros.calib.command", "calibrate a rig from checkerboard images"),
     "convert-checkpoint": ("wint3r_ros.model.convert", "convert a WinT3R checkpoint to safetensors with its config"),
+    "train": ("wint3r_ros.train.train_command", "train a model on simulated online windows (checkpoints, JSON log, resume)"),
+    "eval": ("wint3r_ros.train.eval_command", "evaluate a checkpoint: ATE, RPE, depth AbsRel, delta<1.25, fps vs baselines"),
 }
 
 # `wint3r-ros bench <name>`: name -> (module, one-line help); same interface as COMMANDS.

@@ -1,0 +1,90 @@
+"""An evaluation sequence from a rosbag2 recording (e.g. `wint3r-ros make-bag`) and its rig.
+
+Images come from the rig's camera topics, synchronised with the project's approximate-time
+policy (as sync_node does). Ground truth is used when the bag has it, on make-bag's topics:
+`/ground_truth/<camera>/depth` (32FC1 metres) and `/ground_truth/tf` (world -> base frame);
+camera poses are then world_from_base x the rig's base_from_camera. Without ground truth the
+sequence still runs (frames/s only).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from wint3r_ros.core.calibration import load_rig
+from wint3r_ros.core.sync import ApproximateTimePolicy
+from wint3r_ros.errors import BagError, InputError
+from wint3r_ros.train.evaluate import Sequence
+
+__all__ = ["bag_sequence", "GROUND_TRUTH_TF_TOPIC", "ground_truth_depth_topic"]
+
+GROUND_TRUTH_TF_TOPIC = "/ground_truth/tf"
+
+
+def ground_truth_depth_topic(camera: str) -> str:
+    return f"/ground_truth/{camera}/depth"
+
+
+def bag_sequence(bag: str | Path, rig_path: str | Path, frames: int | None = None,
+                 slop: float = 0.02) -> Sequence:
+    """Read up to `frames` synchronised sets of the rig's cameras (all when None)."""
+    from wint3r_ros.data.bag import BagReader
+    from wint3r_ros.data.messages import (array_from_image, rgb_from_image,
+                                          transforms_from_tf_message)
+
+    rig = load_rig(rig_path)
+    names = list(rig.camera_names)
+    image_topics = [rig.camera(n).topic for n in names]
+    with BagReader(bag) as reader:
+        available = reader.topics
+        missing = [t for t in image_topics if t not in available]
+        if missing:
+            raise BagError(f"bag {bag}: no image topic(s) {missing} of rig {rig_path} "
+                           f"(the bag has {sorted(available)})")
+        depth_topics = {ground_truth_depth_topic(n): i for i, n in enumerate(names)
+                        if ground_truth_depth_topic(n) in available}
+        topics = image_topics + list(depth_topics)
+        has_tf = GROUND_TRUTH_TF_TOPIC in available
+        if has_tf:
+            topics.append(GROUND_TRUTH_TF_TOPIC)
+        policy = ApproximateTimePolicy(len(names), slop=slop)
+        sets, depth, base = [], {}, {}
+        for m in reader.messages_by_stamp(topics):
+            if m.topic in depth_topics:
+                depth[(depth_topics[m.topic], m.stamp_ns)] = array_from_image(m.msg, m.topic).astype(np.float32)
+            elif m.topic == GROUND_TRUTH_TF_TOPIC:
+                for parent, child, stamp, T in transforms_from_tf_message(m.msg):
+                    if child == rig.base_frame:
+                        base[stamp] = T
+            else:
+                cam = image_topics.index(m.topic)
+                sets.extend(policy.add(cam, m.stamp_ns * 1e-9, (m.stamp_ns, rgb_from_image(m.msg, m.topic))))
+            if frames is not None and len(sets) >= frames:
+                break
+        if frames is None or len(sets) < frames:
+            sets.extend(policy.flush())
+    sets = [s for s in sets if all(item is not None for item in s)]
+    if frames is not None:
+        sets = sets[:frames]
+    if not sets:
+        raise InputError(f"bag {bag}: no synchronised set of all {len(names)} cameras")
+    sizes = {item[1].shape for s in sets for item in s}
+    if len(sizes) != 1:
+        raise InputError(f"bag {bag}: cameras give different image sizes {sorted(sizes)}")
+    images = np.stack([np.stack([item[1] for item in s]) for s in sets])
+    stamps = np.array([min(item[0] for item in s) * 1e-9 for s in sets])
+    gt_depth = None
+    if depth_topics:
+        gt_depth = np.full(images.shape[:4], np.nan, dtype=np.float32)
+        for t, s in enumerate(sets):
+            for c, item in enumerate(s):
+                d = depth.get((c, item[0]))
+                if d is not None and d.shape == images.shape[2:4]:
+                    gt_depth[t, c] = d
+    poses = None
+    if has_tf and all(min(item[0] for item in s) in base for s in sets):
+        poses = np.stack([[base[min(item[0] for item in s)] @ rig.camera(n).T_base_camera
+                           for n in names] for s in sets])
+    return Sequence(f"bag:{Path(bag).name}", images, gt_depth, poses, stamps, names,
+                    rig if len(names) > 1 else None)

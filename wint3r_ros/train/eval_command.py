@@ -1,0 +1,112 @@
+"""`wint3r-ros eval --checkpoint CKPT --data synthetic:test [--bag BAG --rig RIG]`: the protocol of
+docs/EVALUATION.md, printed and written as JSON (model, baselines, ratios, per sequence)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from wint3r_ros.core.window import WindowConfig
+from wint3r_ros.errors import ConfigError
+from wint3r_ros.train.dataset import DataConfig, parse_data_spec, split_seeds
+from wint3r_ros.train.trainer import clean_json, config_hash
+
+__all__ = ["configure", "run", "PROTOCOL"]
+
+# The protocol's defaults (docs/EVALUATION.md): the rig, the windows and the sequence length.
+PROTOCOL = {"cameras": 1, "width": 128, "height": 96, "frames": 24, "window": 4, "overlap": 2}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="weights (default: the shipped tiny checkpoint)")
+    parser.add_argument("--data", default="synthetic:test",
+                        help="synthetic:test | synthetic:val | synthetic:train (default test)")
+    parser.add_argument("--bag", type=Path, default=None,
+                        help="evaluate a rosbag2 recording instead (needs --rig)")
+    parser.add_argument("--rig", type=Path, default=None, help="rig YAML of --bag")
+    parser.add_argument("--frames", type=int, default=None,
+                        help=f"synchronised sets per sequence (default {PROTOCOL['frames']}; "
+                             "a bag: all)")
+    parser.add_argument("--scenes", type=int, default=None,
+                        help="first N scenes of the split (default: all 20)")
+    parser.add_argument("--cameras", type=int, default=PROTOCOL["cameras"],
+                        help=f"synthetic rig cameras (default {PROTOCOL['cameras']})")
+    parser.add_argument("--input-long-side", type=int, default=None,
+                        help="model input long side (default: the checkpoint card's, else 128)")
+    parser.add_argument("--window", type=int, default=PROTOCOL["window"], help="window length L")
+    parser.add_argument("--overlap", type=int, default=PROTOCOL["overlap"], help="window overlap O")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
+
+
+def _long_side(args: argparse.Namespace, checkpoint: Path) -> int:
+    if args.input_long_side is not None:
+        return args.input_long_side
+    card = checkpoint.with_suffix(".json")
+    if card.is_file():
+        try:
+            return int(json.loads(card.read_text())["input_long_side"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"checkpoint card {card}: no readable input_long_side") from err
+    return 128
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from wint3r_ros.model.checkpoint import load_model
+    from wint3r_ros.train.evaluate import evaluate, synthetic_sequences
+    from wint3r_ros.weights import TINY_CHECKPOINT
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    checkpoint = args.checkpoint or TINY_CHECKPOINT
+    model = load_model(checkpoint, device=args.device)
+    long_side = _long_side(args, checkpoint)
+    window = WindowConfig(args.window, args.overlap)
+    protocol: dict[str, Any] = {"window": args.window, "overlap": args.overlap,
+                                "input_long_side": long_side,
+                                "ate": "sim3 umeyama over all camera centres per sequence",
+                                "depth": "per-frame median scaling, all pixels, averaged over frames"}
+    if args.bag is not None:
+        if args.rig is None:
+            raise ConfigError("--bag needs --rig (the rig YAML, e.g. BAG.rig.yaml from make-bag)")
+        from wint3r_ros.train.bag_source import bag_sequence
+
+        sequences = [bag_sequence(args.bag, args.rig, args.frames)]
+        protocol.update(data=f"bag:{args.bag}", rig=str(args.rig))
+    else:
+        _, split = parse_data_spec(args.data)
+        frames = args.frames or PROTOCOL["frames"]
+        seeds = split_seeds(split, args.scenes)
+        data = DataConfig(num_cameras=args.cameras, width=PROTOCOL["width"],
+                          height=PROTOCOL["height"], window_size=args.window,
+                          window_overlap=args.overlap, windows_per_clip=1,
+                          frames_per_scene=max(frames, args.window), input_long_side=long_side)
+        sequences = synthetic_sequences(seeds, frames, data)
+        protocol.update(data=args.data, seeds=[seeds[0], seeds[-1]], frames=frames,
+                        cameras=args.cameras, image=f"{PROTOCOL['width']}x{PROTOCOL['height']}")
+
+    def progress(scores: dict[str, Any]) -> None:
+        pose = scores.get("model_pose", {})
+        depth = scores.get("model_depth", {})
+        print(f"{scores['name']}: ate {pose.get('ate', float('nan')):.4f} "
+              f"abs_rel {depth.get('abs_rel', float('nan')):.4f}", file=sys.stderr, flush=True)
+
+    report = evaluate(model, sequences, window, long_side, progress=progress)
+    report = {"checkpoint": str(checkpoint), "model_config_hash": config_hash(model.config),
+              "device": str(next(model.parameters()).device), "protocol": protocol, **report}
+    report = clean_json(report)
+    s = report["summary"]
+    m, b = s["model"], s["baselines"]
+    print(json.dumps({"model": m, "baselines": b, "ratios": s["ratios"], "targets": s["targets"]},
+                     indent=1))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1))
+    return 0

@@ -1,0 +1,233 @@
+"""The evaluation protocol of docs/EVALUATION.md: run the online engine, score, compare baselines.
+
+Each sequence (a synthetic test scene, or a recorded bag with ground truth) goes through the
+same path as the live nodes: `core.window.WindowBuilder` (L sets x N cameras, overlap O) ->
+`core.engine.StreamingReconstructor` (model steps, overlap merge). Every published frame is
+scored against ground truth:
+- ATE: RMSE of all camera centres after a Sim(3) Umeyama alignment per sequence (the model's
+  scale is arbitrary), averaged over sequences;
+- RPE (set to next set, per camera): translation RMSE after a least-squares scale fit, and
+  rotation RMSE in degrees, averaged over sequences and cameras;
+- depth Abs Rel and delta < 1.25 per frame after median scaling (prediction x median(gt) /
+  median(pred)), averaged over frames; where the engine is metric (calibrated rig of >= 2
+  cameras) the unscaled numbers are reported too.
+Baselines on the same frames and pixels: constant depth = the per-frame median of the ground
+truth; static pose (every camera at the origin) and constant velocity (every camera moving along
+its optical axis by one unit per set, no rotation), scored with the same alignment.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from wint3r_ros.core.engine import EngineConfig, StreamingReconstructor
+from wint3r_ros.core.metrics import ate, depth_metrics, rpe
+from wint3r_ros.core.window import WindowBuilder, WindowConfig
+from wint3r_ros.errors import InputError
+
+__all__ = ["Sequence", "synthetic_sequences", "run_engine", "score_sequence", "evaluate",
+           "summarise"]
+
+
+@dataclass
+class Sequence:
+    """One evaluation sequence of T synchronised sets of N cameras.
+
+    images [T, N, H, W, 3] uint8 RGB; depth [T, N, H, W] metres (NaN where unknown) or None;
+    world_from_cam [T, N, 4, 4] ground truth or None; stamps [T] seconds; rig: a calibrated
+    Rig or None.
+    """
+
+    name: str
+    images: np.ndarray
+    depth: np.ndarray | None
+    world_from_cam: np.ndarray | None
+    stamps: np.ndarray
+    camera_names: list[str]
+    rig: Any = None
+
+
+def synthetic_sequences(seeds: Iterable[int], frames: int, data_config: Any) -> Iterator[Sequence]:
+    """The synthetic scenes `seeds` rendered with the rig of `data_config` (frames sets each)."""
+    from wint3r_ros.data.synthetic import SceneConfig, SyntheticRig
+
+    for seed in seeds:
+        rig = SyntheticRig(SceneConfig(seed=int(seed)), data_config.rig_config())
+        images, depth, poses, stamps = [], [], [], []
+        for k, fs in enumerate(rig.frames(frames)):
+            images.append(np.stack([f.image for f in fs]))
+            depth.append(np.stack([f.depth for f in fs]))
+            poses.append(np.stack([f.T_world_cam for f in fs]))
+            stamps.append(fs[0].stamp_ns * 1e-9)
+        yield Sequence(f"synthetic:{seed}", np.stack(images), np.stack(depth), np.stack(poses),
+                       np.asarray(stamps), [c.name for c in rig.rig.cameras],
+                       rig.rig if len(rig.rig.cameras) > 1 else None)
+
+
+def run_engine(model: Any, seq: Sequence, window: WindowConfig, long_side: int
+               ) -> tuple[dict[tuple[int, int], Any], float, bool]:
+    """Run the online engine over a sequence: ({(set, camera): FrameResult}, seconds spent in the
+    engine, metric?). Depth is kept at every pixel (confidence threshold 0)."""
+    config = EngineConfig(window=window, target_long_side=long_side, conf_threshold=0.0,
+                          max_pool_entries=None, latency_budget_s=None,
+                          max_pending_windows=1_000_000)
+    engine = StreamingReconstructor(model, seq.rig, config,
+                                    camera_names=None if seq.rig is not None else seq.camera_names)
+    builder = WindowBuilder(seq.camera_names, window)
+    results: dict[tuple[int, int], Any] = {}
+    seconds = 0.0
+
+    def keep(items: list[Any]) -> None:
+        for r in items:
+            results[(r.set_index, r.camera_index)] = r
+
+    with torch.inference_mode():
+        for t in range(len(seq.images)):
+            n = len(seq.camera_names)
+            w = builder.push(list(seq.images[t]), stamps=[float(seq.stamps[t])] * n, set_index=t)
+            if w is not None:
+                t0 = time.perf_counter()
+                keep(engine.process(w))
+                seconds += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        last = builder.flush()
+        if last is not None:
+            keep(engine.process(last))
+        keep(engine.flush())
+        seconds += time.perf_counter() - t0
+    return results, seconds, engine.metric
+
+
+def _static_ate(gt: np.ndarray) -> float:
+    """ATE of a trajectory that never moves: its best Sim(3) image is gt's centroid."""
+    return float(np.sqrt(np.mean(np.sum((gt - gt.mean(0)) ** 2, axis=1))))
+
+
+def _pose_scores(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """est, gt [T, N, 4, 4] -> ATE (Sim3) and per-camera RPE averaged over cameras."""
+    centres = est[..., :3, 3].reshape(-1, 3)
+    gt_c = gt[..., :3, 3].reshape(-1, 3)
+    spread = float(np.ptp(centres, axis=0).max()) if len(centres) else 0.0
+    ate_rmse = _static_ate(gt_c) if spread < 1e-9 else ate(centres, gt_c, "sim3").rmse
+    trans, rot = [], []
+    if len(est) > 1:
+        for c in range(est.shape[1]):
+            r = rpe(est[:, c], gt[:, c], delta=1, fit_scale=True)
+            trans.append(r.trans_rmse)
+            rot.append(r.rot_rmse_deg)
+    return {"ate": ate_rmse, "rpe_trans": float(np.mean(trans)) if trans else math.nan,
+            "rpe_rot_deg": float(np.mean(rot)) if rot else math.nan}
+
+
+def score_sequence(seq: Sequence, results: dict[tuple[int, int], Any], metric: bool
+                   ) -> dict[str, Any]:
+    """Scores of the model and of the baselines on one sequence (see the module docstring)."""
+    t_count, n = seq.images.shape[:2]
+    missing = [(t, c) for t in range(t_count) for c in range(n) if (t, c) not in results]
+    if missing:
+        raise InputError(f"{seq.name}: the engine published no result for {len(missing)} frames "
+                         f"(first: set {missing[0][0]}, camera {missing[0][1]})")
+    out: dict[str, Any] = {"name": seq.name, "frames": t_count * n, "metric": metric}
+    if seq.world_from_cam is not None:
+        est = np.stack([[results[(t, c)].world_from_cam for c in range(n)] for t in range(t_count)])
+        out["model_pose"] = _pose_scores(est, seq.world_from_cam)
+        static = np.broadcast_to(np.eye(4), est.shape).copy()
+        out["static_pose"] = _pose_scores(static, seq.world_from_cam)
+        cv = static.copy()
+        cv[..., 2, 3] = np.arange(t_count, dtype=np.float64)[:, None]
+        out["constant_velocity_pose"] = _pose_scores(cv, seq.world_from_cam)
+    if seq.depth is not None:
+        model, base, metric_rows = [], [], []
+        for t in range(t_count):
+            for c in range(n):
+                pred = np.asarray(results[(t, c)].depth, dtype=np.float64)
+                gt = np.asarray(seq.depth[t, c], dtype=np.float64)
+                ok = np.isfinite(pred) & np.isfinite(gt) & (gt > 1e-3) & (pred > 0)
+                if not ok.any():
+                    continue
+                gt_ok = np.where(ok, gt, np.nan)
+                d = depth_metrics(np.where(ok, pred, np.nan), gt_ok, median_scale=True)
+                b = depth_metrics(np.where(ok, np.nanmedian(gt_ok), np.nan), gt_ok)
+                model.append((d.abs_rel, d.delta1))
+                base.append((b.abs_rel, b.delta1))
+                if metric:
+                    m = depth_metrics(np.where(ok, pred, np.nan), gt_ok, median_scale=False)
+                    metric_rows.append((m.abs_rel, m.delta1))
+        out["depth_frames"] = len(model)
+        out["model_depth"] = _depth_rows(model)
+        out["constant_depth"] = _depth_rows(base)
+        if metric_rows:
+            out["model_depth_metric"] = _depth_rows(metric_rows)
+    return out
+
+
+def _depth_rows(rows: list[tuple[float, float]]) -> dict[str, Any]:
+    arr = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+    return {"abs_rel": float(arr[:, 0].mean()) if len(arr) else math.nan,
+            "delta1": float(arr[:, 1].mean()) if len(arr) else math.nan, "n": int(len(arr))}
+
+
+def summarise(per_sequence: list[dict[str, Any]], frames: int, seconds: float) -> dict[str, Any]:
+    """Aggregate per-sequence scores: poses averaged over sequences, depth over frames."""
+    def mean(key: str, field: str) -> float:
+        vals = [s[key][field] for s in per_sequence if key in s and math.isfinite(s[key][field])]
+        return float(np.mean(vals)) if vals else math.nan
+
+    def depth(key: str) -> dict[str, float]:
+        rows = [s[key] for s in per_sequence if key in s]
+        n = sum(r["n"] for r in rows)
+        if n == 0:
+            return {"abs_rel": math.nan, "delta1": math.nan}
+        return {"abs_rel": sum(r["abs_rel"] * r["n"] for r in rows) / n,
+                "delta1": sum(r["delta1"] * r["n"] for r in rows) / n}
+
+    model: dict[str, Any] = {"ate": mean("model_pose", "ate"),
+                             "rpe_trans": mean("model_pose", "rpe_trans"),
+                             "rpe_rot_deg": mean("model_pose", "rpe_rot_deg")}
+    model.update(depth("model_depth"))
+    model["frames_per_s"] = frames / seconds if seconds > 0 else math.nan
+    if any("model_depth_metric" in s for s in per_sequence):
+        metric = depth("model_depth_metric")
+        model["abs_rel_metric"], model["delta1_metric"] = metric["abs_rel"], metric["delta1"]
+    baselines = {
+        "constant_median_depth": depth("constant_depth"),
+        "static_pose": {k: mean("static_pose", k) for k in ("ate", "rpe_trans", "rpe_rot_deg")},
+        "constant_velocity_pose": {k: mean("constant_velocity_pose", k)
+                                   for k in ("ate", "rpe_trans", "rpe_rot_deg")},
+    }
+    ratios = {
+        "abs_rel_vs_constant_depth": _ratio(model["abs_rel"], baselines["constant_median_depth"]["abs_rel"]),
+        "ate_vs_static": _ratio(model["ate"], baselines["static_pose"]["ate"]),
+        "ate_vs_constant_velocity": _ratio(model["ate"], baselines["constant_velocity_pose"]["ate"]),
+    }
+    targets = {"abs_rel_at_most_half_baseline": bool(ratios["abs_rel_vs_constant_depth"] <= 0.5),
+               "ate_at_most_half_static": bool(ratios["ate_vs_static"] <= 0.5)}
+    return {"model": model, "baselines": baselines, "ratios": ratios, "targets": targets,
+            "frames": frames, "sequences": len(per_sequence)}
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and math.isfinite(a) and math.isfinite(b) else math.nan
+
+
+def evaluate(model: Any, sequences: Iterable[Sequence], window: WindowConfig, long_side: int,
+             progress: Any = None) -> dict[str, Any]:
+    """Run and score every sequence; returns {"summary": ..., "sequences": [...]}."""
+    per_sequence, frames, seconds = [], 0, 0.0
+    for seq in sequences:
+        results, secs, metric = run_engine(model, seq, window, long_side)
+        scores = score_sequence(seq, results, metric)
+        scores["seconds"] = secs
+        per_sequence.append(scores)
+        frames += scores["frames"]
+        seconds += secs
+        if progress is not None:
+            progress(scores)
+    if not per_sequence:
+        raise InputError("evaluate: no sequences")
+    return {"summary": summarise(per_sequence, frames, seconds), "sequences": per_sequence}

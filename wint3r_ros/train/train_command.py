@@ -1,0 +1,49 @@
+"""`wint3r-ros train --preset tiny --config config/train_tiny.yaml --out DIR [--resume CKPT]`."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from wint3r_ros.train.trainer import TrainConfig, Trainer, config_hash
+
+__all__ = ["configure", "run"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True,
+                        help="training YAML (see config/train_tiny.yaml)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output directory: checkpoints/, last.*, final.safetensors, log.json")
+    parser.add_argument("--preset", choices=("tiny", "official"), default=None,
+                        help="model preset (default: the config's)")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="checkpoint to continue from (.safetensors or .pt of a pair)")
+    parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: config's)")
+    parser.add_argument("--cache-dir", default=None, help="override data.cache_dir (rendered scenes)")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = TrainConfig.from_yaml(args.config)
+    changes = {}
+    if args.preset is not None:
+        changes["preset"] = args.preset
+    if args.steps is not None:
+        changes["steps"] = args.steps
+    if args.device is not None:
+        changes["device"] = args.device
+    if args.cache_dir is not None:
+        changes["data"] = dataclasses.replace(config.data, cache_dir=args.cache_dir)
+    config = dataclasses.replace(config, **changes) if changes else config
+    trainer = Trainer(config, args.out)
+    if args.resume is not None:
+        trainer.resume(args.resume)
+    log = trainer.run()
+    summary = {"out": str(args.out), "final": str(Path(args.out) / "final.safetensors"),
+               "steps": trainer.step, "seconds": round(log["seconds"], 1),
+               "model_config_hash": config_hash(trainer.model_config),
+               "val": log["val"][-1]["model"] if log["val"] else None}
+    print(json.dumps(summary))
+    return 0
