@@ -1,0 +1,180 @@
+"""`wint3r_ros/msg/WindowBatch`: built from a window of Image messages (sync side), and read
+back into a core `Window` of RGB arrays for the engine (fusion side).
+
+Layout (msg/WindowBatch.msg): L steps x N cameras, time-major (``images[t * N + c]``); a camera
+missing from a degraded set is an empty Image (0 x 0, stamp 0). ``overlap`` is the window
+schedule's overlap O (the fusion node's merge rule needs it from the first window on); which
+leading steps a window really shares with the previous one is found from the stamps
+(`WindowAssembler`), so a dropped window or a reset is handled without trusting counters.
+Transport ``raw`` carries the incoming Image messages untouched (no copy); ``jpeg`` carries
+CompressedImages (for a fusion node on another machine).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from wint3r_ros.core.window import Frame, Window
+from wint3r_ros.errors import InputError
+from wint3r_ros.ros import convert
+
+__all__ = ["TRANSPORTS", "build_window_batch", "DecodedBatch", "decode_window_batch",
+           "WindowAssembler", "FrameItem"]
+
+TRANSPORTS = ("raw", "jpeg")
+
+
+def build_window_batch(window: Window, *, index: int, epoch: int, overlap: int, base_frame: str,
+                       frame_ids: Sequence[str], camera_infos: Sequence[Any],
+                       transport: str = "raw", jpeg_quality: int = 90) -> Any:
+    """WindowBatch of a core Window whose items are sensor_msgs/Image messages (time-major).
+
+    Header stamp: the newest image stamp of the window's last step; frame_id: ``base_frame``.
+    """
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from wint3r_ros.msg import WindowBatch
+
+    if transport not in TRANSPORTS:
+        raise InputError(f"transport {transport!r}: expected one of {TRANSPORTS}")
+    n = len(window.camera_names)
+    L = window.num_steps
+    slots: list[Any] = [None] * (L * n)
+    for f in window.frames:
+        slots[f.step * n + f.camera_index] = f.item
+    stamps = [m.header.stamp if m is not None else convert.stamp_from_ns(0) for m in slots]
+    last = [m for m in slots[(L - 1) * n:] if m is not None]
+    newest = max(last, key=lambda m: convert.ns_from_stamp(m.header.stamp)).header.stamp
+    batch = WindowBatch(window_index=int(index), num_cameras=n, num_steps=L, overlap=int(overlap),
+                        camera_names=list(window.camera_names), frame_ids=list(frame_ids),
+                        image_stamps=stamps, camera_infos=list(camera_infos), epoch=int(epoch))
+    batch.header.stamp = newest
+    batch.header.frame_id = base_frame
+    if transport == "raw":
+        batch.images = [m if m is not None else Image() for m in slots]
+    else:
+        batch.compressed_images = [convert.compressed_from_image(m, jpeg_quality)
+                                   if m is not None else CompressedImage() for m in slots]
+    return batch
+
+
+@dataclass
+class DecodedBatch:
+    """A WindowBatch read back: stamps_ns[t][c] and images[t][c] (RGB [H, W, 3] uint8) with
+    None for a missing camera; camera_infos as sent (width 0: none)."""
+
+    window_index: int
+    epoch: int
+    overlap: int
+    camera_names: list[str]
+    frame_ids: list[str]
+    stamps_ns: list[list[int | None]]
+    images: list[list[np.ndarray | None]]
+    camera_infos: list[Any]
+    stamp_ns: int
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.stamps_ns)
+
+
+def decode_window_batch(msg: Any, topic: str = "") -> DecodedBatch:
+    """Check a WindowBatch's consistency and decode its images; InputError says what is wrong."""
+    where = f"WindowBatch {msg.window_index} on {topic or 'its topic'}"
+    n, L = int(msg.num_cameras), int(msg.num_steps)
+    names, frames = list(msg.camera_names), list(msg.frame_ids)
+    if n < 1 or L < 1:
+        raise InputError(f"{where}: num_cameras={n}, num_steps={L} must both be >= 1")
+    if len(names) != n or len(frames) != n or len(set(names)) != n:
+        raise InputError(f"{where}: {len(names)} camera_names / {len(frames)} frame_ids for "
+                         f"num_cameras={n} (names must be unique)")
+    if len(msg.camera_infos) not in (0, n):
+        raise InputError(f"{where}: {len(msg.camera_infos)} camera_infos for {n} cameras")
+    if not 0 <= int(msg.overlap) < L:
+        raise InputError(f"{where}: overlap {msg.overlap} must lie in [0, {L})")
+    raw, packed = list(msg.images), list(msg.compressed_images)
+    if bool(raw) == bool(packed):
+        raise InputError(f"{where}: exactly one of images ({len(raw)}) and compressed_images "
+                         f"({len(packed)}) must be filled")
+    imgs = raw or packed
+    if len(imgs) != L * n or len(msg.image_stamps) != L * n:
+        raise InputError(f"{where}: {len(imgs)} images and {len(msg.image_stamps)} stamps, "
+                         f"expected num_steps x num_cameras = {L} x {n}")
+    stamps: list[list[int | None]] = []
+    images: list[list[np.ndarray | None]] = []
+    for t in range(L):
+        srow: list[int | None] = []
+        irow: list[np.ndarray | None] = []
+        for c in range(n):
+            m = imgs[t * n + c]
+            if len(m.data) == 0:
+                srow.append(None)
+                irow.append(None)
+                continue
+            label = f"{where}, camera '{names[c]}' step {t}"
+            irow.append(convert.rgb_from_image(m, label) if raw else convert.rgb_from_compressed(m, label))
+            srow.append(convert.ns_from_stamp(msg.image_stamps[t * n + c]))
+        if all(s is None for s in srow):
+            raise InputError(f"{where}: step {t} has no image")
+        stamps.append(srow)
+        images.append(irow)
+    infos = list(msg.camera_infos) or [None] * n
+    return DecodedBatch(int(msg.window_index), int(msg.epoch), int(msg.overlap), names, frames,
+                        stamps, images, infos, convert.ns_from_stamp(msg.header.stamp))
+
+
+@dataclass(frozen=True)
+class FrameItem:
+    """What a Frame of the engine's Window carries: the RGB image and the exact stamp."""
+
+    image: np.ndarray
+    stamp_ns: int
+
+
+class WindowAssembler:
+    """DecodedBatch -> core Window with stable set indices.
+
+    A step is the same synchronised set as a step of the previous window when its stamps are
+    equal; it then keeps that set's index, otherwise it gets the next one. ``first_new_step``
+    counts the leading steps shared with the previous window. ``order`` is the engine's image
+    order ("time" or "camera")."""
+
+    def __init__(self, order: str = "time") -> None:
+        self.order = order
+        self._prev: dict[tuple, int] = {}
+        self._next_set = 0
+        self._next_window = 0
+
+    def reset(self) -> None:
+        """Forget the previous window (after an engine reset); indices keep increasing."""
+        self._prev = {}
+
+    def assemble(self, batch: DecodedBatch) -> Window:
+        set_indices, first_new = [], 0
+        for t, row in enumerate(batch.stamps_ns):
+            key = tuple(row)
+            if key in self._prev:
+                set_indices.append(self._prev[key])
+                if first_new == t:
+                    first_new = t + 1
+            else:
+                set_indices.append(self._next_set)
+                self._next_set += 1
+        self._prev = {tuple(row): s for row, s in zip(batch.stamps_ns, set_indices)}
+        n, L = len(batch.camera_names), batch.num_steps
+        order = ([(t, c) for t in range(L) for c in range(n)] if self.order == "time"
+                 else [(t, c) for c in range(n) for t in range(L)])
+        frames = []
+        for t, c in order:
+            img, ns = batch.images[t][c], batch.stamps_ns[t][c]
+            if img is not None:
+                frames.append(Frame(t, batch.camera_names[c], c, ns / 1e9, FrameItem(img, ns),
+                                    set_indices[t]))
+        window = Window(self._next_window, tuple(batch.camera_names), self.order, tuple(frames),
+                        tuple(tuple(None if s is None else s / 1e9 for s in row)
+                              for row in batch.stamps_ns),
+                        tuple(set_indices), first_new)
+        self._next_window += 1
+        return window
