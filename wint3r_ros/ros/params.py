@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 from wint3r_ros.errors import ConfigError
 
 __all__ = ["ParamSpec", "validate", "declare_parameters", "set_parameters_callback",
-           "format_table"]
+           "format_table", "format_value"]
 
 KINDS = ("bool", "int", "float", "str", "str_list", "float_list")
 
@@ -201,6 +201,16 @@ def format_table(specs: Sequence[ParamSpec]) -> str:
     rows = ["| parameter | default | meaning |", "|---|---|---|"]
     for s in specs:
         extra = f" ({s.constraints})" if s.constraints else ""
-        default = repr(s.default) if s.kind == "str" else str(s.default).replace("'", "")
-        rows.append(f"| `{s.name}` | `{default}` | {s.description}{extra} |")
+        rows.append(f"| `{s.name}` | `{format_value(s.default)}` | {s.description}{extra} |")
     return "\n".join(rows)
+
+
+def format_value(value: Any) -> str:
+    """A parameter value as it is written in a params YAML file."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '""' if value == "" else value
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    return repr(float(value)) if isinstance(value, float) else str(value)

@@ -107,13 +107,16 @@ def explain_silence(topic: str, type_name: str, ours: QoSProfile,
                 "remap the topic to one of the expected type")
     best_effort = [p for p in publishers if p.reliability == ReliabilityPolicy.BEST_EFFORT]
     if ours.reliability == ReliabilityPolicy.RELIABLE and best_effort:
+        fix = f"set {qos_parameter}:=sensor_data" if qos_parameter else "make the publisher reliable"
         return (f"QoS mismatch: {best_effort[0].node} publishes {topic} best effort but this node "
                 f"subscribes reliable; a reliable subscription never hears a best-effort "
-                f"publisher: set {qos_parameter}:=sensor_data")
+                f"publisher: {fix}")
     volatile = [p for p in publishers if p.durability == DurabilityPolicy.VOLATILE]
     if ours.durability == DurabilityPolicy.TRANSIENT_LOCAL and volatile:
+        fix = f"set {qos_parameter}:=sensor_data or reliable" if qos_parameter else \
+            "make the publisher transient local"
         return (f"QoS mismatch: {volatile[0].node} publishes {topic} volatile but this node "
-                f"subscribes transient local: set {qos_parameter}:=sensor_data or reliable")
+                f"subscribes transient local: {fix}")
     names = ", ".join(p.node for p in publishers[:3])
     return (f"{len(publishers)} publisher(s) ({names}) with compatible QoS "
             f"({', '.join(sorted({_policy_name(p.reliability) for p in publishers}))}) but no "
@@ -166,9 +169,11 @@ class TopicWatchdog:
             from rclpy.event_handler import qos_policy_name_from_kind
 
             policy = qos_policy_name_from_kind(event.last_policy_kind)
+            ours = describe(self._topics[topic]["qos"]) if topic in self._topics else "?"
+            fix = (f"set {self._qos_parameter} to match it (sensor_data hears every publisher)"
+                   if self._qos_parameter else "change the publisher's QoS to match")
             text = (f"{topic}: a publisher offers QoS incompatible with this subscription "
-                    f"({policy}; ours: {describe(self._topics[topic]['qos']) if topic in self._topics else '?'}"
-                    f"); set {self._qos_parameter} to match it (sensor_data hears every publisher)")
+                    f"({policy}; ours: {ours}); {fix}")
             self.warnings[topic] = text
             self._node.get_logger().warning(text)
         return report

@@ -1,0 +1,228 @@
+"""Node behaviour beyond the main stream: the fusion queue and latency budget (drop oldest,
+counted, callbacks never wait for the model), sync under a multi-threaded executor, parameter
+checks at start-up and at run time, JPEG transport to a fusion node without a rig, and the
+warning for a silent topic with a QoS mismatch."""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+
+from fixtures.cameras import NAMES, SyntheticCameras, texture, write_rig  # noqa: E402
+from fixtures.graph import (REMAP_WINDOWS, Recorder, fusion_overrides, make_graph, play,  # noqa: E402
+                            record_all, spin_for, spin_until, sync_overrides)
+
+from wint3r_ros.core.window import WindowConfig  # noqa: E402
+from wint3r_ros.errors import ConfigError  # noqa: E402
+from wint3r_ros.ros import convert as cv  # noqa: E402
+from wint3r_ros.ros.batch import build_window_batch  # noqa: E402
+from wint3r_ros.ros.frontend import SyncFrontEnd, SyncSettings  # noqa: E402
+from wint3r_ros.ros.fusion_node import FusionNode  # noqa: E402
+from wint3r_ros.ros.outputs import BASE_FROM_OPTICAL  # noqa: E402
+from wint3r_ros.ros.sync_node import SyncNode  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    from wint3r_ros.model.config import WinT3RConfig
+    from wint3r_ros.model.network import WinT3R
+
+    return WinT3R(WinT3RConfig.tiny()).init_weights(seed=0).eval()
+
+
+class BlockingModel:
+    """The tiny model, held inside step() until released (to fill the fusion queue)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def parameters(self):
+        return self.model.parameters()
+
+    def new_stream(self):
+        return self.model.new_stream()
+
+    def step(self, state, images, keys=None):
+        self.entered.set()
+        assert self.release.wait(20.0)
+        return self.model.step(state, images, keys)
+
+
+def _batches(n_sets: int = 10):
+    front = SyncFrontEnd(list(NAMES), SyncSettings(slop=0.01, window=WindowConfig(4, 2)))
+    out = []
+    for k in range(n_sets):
+        for c in range(3):
+            ns = 5_000_000_000 + k * 100_000_000 + c * 1000
+            msg = cv.image_from_array(texture(c, k, 64, 48), "rgb8", ns, f"{NAMES[c]}_optical_frame")
+            for w in front.add(c, ns, msg):
+                out.append(build_window_batch(w.window, index=w.index, epoch=w.epoch, overlap=2,
+                                              base_frame="base_link",
+                                              frame_ids=[f"{n}_optical_frame" for n in NAMES],
+                                              camera_infos=[]))
+    return out
+
+
+def test_full_fusion_queue_drops_the_oldest_and_the_budget_drops_stale_windows(
+        rclpy_context, tiny_model, tmp_path):
+    model = BlockingModel(tiny_model)
+    rig = write_rig(tmp_path / "rig.yaml")
+    node = FusionNode(context=rclpy_context, model=model, parameter_overrides=fusion_overrides(
+        rig, queue_size=2, latency_budget=0.15))
+    try:
+        b = _batches()
+        assert [cv.ns_from_stamp(x.header.stamp) for x in b] == \
+            [5_300_002_000, 5_500_002_000, 5_700_002_000, 5_900_002_000]
+        node._on_batch(b[0])
+        assert model.entered.wait(20.0), "the worker never started the model"
+        t = time.monotonic()
+        for x in b[1:]:
+            node._on_batch(x)  # returns at once although the model is busy
+        queued_in = time.monotonic() - t
+        v = node.status_values()
+        assert v["drops"]["queue_full"] == 1 and v["queued"] == 2
+        model.release.set()
+        end = time.monotonic() + 30
+        while node.status_values()["windows"] < 2 and time.monotonic() < end:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        v = node.status_values()
+        # b1 dropped (queue full), b2 dropped (0.2 s behind b3 > 0.15 s budget), b0 and b3 run
+        assert (v["windows"], v["drops"]["queue_full"], v["drops"]["latency_budget"]) == (2, 1, 1)
+        assert queued_in < 5.0  # sanity only: the callbacks did not wait for the 20 s release
+    finally:
+        model.release.set()
+        node.destroy_node()
+
+
+def test_sync_node_works_under_a_multithreaded_executor(rclpy_context, tmp_path):
+    rig = write_rig(tmp_path / "rig.yaml")
+    sync = SyncNode(context=rclpy_context, parameter_overrides=sync_overrides(rig))
+    pub = rclpy.create_node("mt_pub", context=rclpy_context)
+    cams = SyntheticCameras(pub)
+    rec = Recorder(pub)
+    record_all(rec)
+    ex = MultiThreadedExecutor(num_threads=3, context=rclpy_context)
+    ex.add_node(sync)
+    ex.add_node(pub)
+    spinner = threading.Thread(target=ex.spin, daemon=True)
+    spinner.start()
+    try:
+        end = time.monotonic() + 10
+        while not cams.subscribed() and time.monotonic() < end:
+            time.sleep(0.02)
+        for k in range(12):
+            cams.publish(k)
+            time.sleep(0.05)
+        end = time.monotonic() + 10
+        while len(rec.msgs["/sync_node/windows"]) < 5 and time.monotonic() < end:
+            time.sleep(0.05)
+        batches = rec.msgs["/sync_node/windows"]
+        assert [b.window_index for b in batches] == [0, 1, 2, 3, 4]
+        for b in batches:
+            stamps = [cv.ns_from_stamp(s) for s in b.image_stamps]
+            assert len(stamps) == 12 and len(b.images) == 12
+            sets = [stamps[i:i + 3] for i in range(0, 12, 3)]
+            assert all(max(s) - min(s) <= 10_000_000 for s in sets)
+        firsts = [cv.ns_from_stamp(b.image_stamps[0]) for b in batches]
+        assert firsts == sorted(firsts)  # windows leave in order
+    finally:
+        ex.shutdown()
+        spinner.join(timeout=5)
+        sync.destroy_node()
+        pub.destroy_node()
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    ({"camera_names": ["a", "b"], "image_topics": ["/a"]}, "image_topics has 1 entries for 2"),
+    ({"camera_names": ["front", "2nd"]}, "must start with a letter"),
+    ({"camera_names": ["a"], "window_length": 2, "window_overlap": 2},
+     "window_overlap=2 must be smaller than window_length=2"),
+    ({"camera_names": ["a"], "slop": 5.0}, "slop"),
+    ({"camera_names": ["a"], "transport": "h264"}, "'h264' is not one of raw, jpeg"),
+    ({}, "no cameras configured"),
+    ({"rig_file": "/nonexistent/rig.yaml"}, "rig_file"),
+])
+def test_sync_node_refuses_bad_parameters_with_the_reason(rclpy_context, overrides, needle):
+    with pytest.raises(ConfigError) as err:
+        SyncNode(context=rclpy_context,
+                 parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
+    assert needle in str(err.value)
+
+
+def test_sync_node_run_time_parameters(rclpy_context, tmp_path):
+    rig = write_rig(tmp_path / "rig.yaml")
+    sync = SyncNode(context=rclpy_context, parameter_overrides=sync_overrides(rig))
+    try:
+        ok, = sync.set_parameters([Parameter("slop", value=0.03)])
+        assert ok.successful and sync.front.policy.slop == 0.03
+        ro, = sync.set_parameters([Parameter("window_length", value=6)])
+        assert not ro.successful and "read-only" in ro.reason
+        bad, = sync.set_parameters([Parameter("jpeg_quality", value=0)])
+        assert not bad.successful and "out of range" in bad.reason
+        assert sync.describe_parameter("slop").description.startswith("Largest spread")
+    finally:
+        sync.destroy_node()
+
+
+def test_jpeg_windows_to_a_fusion_node_without_rig(rclpy_context, tmp_path):
+    ex, sync, fusion, cams, rec, pub = make_graph(
+        rclpy_context, tmp_path, sync_extra={"transport": "jpeg", "jpeg_quality": 80},
+        with_rig_for_fusion=False)
+    try:
+        play(ex, cams, range(8))
+        assert spin_until(ex, lambda: fusion.status_values()["windows"] >= 2, 30.0)
+        assert spin_until(ex, lambda: len(rec.msgs["/fusion_node/cam1/camera_info"]) >= 4, 10.0)
+        batch = rec.msgs["/sync_node/windows"][0]
+        assert not batch.images and len(batch.compressed_images) == 12
+        assert batch.compressed_images[0].format == "rgb8; jpeg compressed bgr8"
+        depth = rec.msgs["/fusion_node/cam1/depth"][0]
+        info = rec.msgs["/fusion_node/cam1/camera_info"][0]
+        assert depth.header == info.header and (info.width, info.height) == (64, 48)
+        np.testing.assert_allclose(np.asarray(info.k).reshape(3, 3),
+                                   np.asarray(batch.camera_infos[1].k).reshape(3, 3))
+        static = {t.child_frame_id: t for t in rec.msgs["/tf_static"][-1].transforms}
+        assert list(static) == ["cam0_optical_frame"]  # only camera 0's mount is assumed
+        (_, _, _, T), = cv.transforms_from_tf_message(type("M", (), {"transforms": [static["cam0_optical_frame"]]}))
+        np.testing.assert_allclose(T, BASE_FROM_OPTICAL, atol=1e-12)
+        v = fusion.status_values()
+        assert not v["metric"] and v["scale"] == 1.0 and v["drops"]["bad_window"] == 0
+    finally:
+        ex.shutdown()
+        for n in (fusion, sync, pub):
+            n.destroy_node()
+
+
+def test_silent_topic_with_a_qos_mismatch_is_explained(rclpy_context, tmp_path):
+    rig = write_rig(tmp_path / "rig.yaml")
+    sync = SyncNode(context=rclpy_context, parameter_overrides=sync_overrides(
+        rig, input_qos="reliable", silence_timeout=0.3))
+    pub = rclpy.create_node("be_camera", context=rclpy_context)
+    SyntheticCameras(pub, reliable=False)  # a best-effort camera driver
+    ex = rclpy.executors.SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(sync)
+    ex.add_node(pub)
+    try:
+        assert spin_until(ex, lambda: len(sync.watchdog.warnings) == 3, 10.0)
+        text = sync.watchdog.warnings["/cam0/image_raw"]
+        assert "input_qos" in text and ("QoS mismatch" in text or "incompatible" in text)
+        assert sync.status_values()["state"] == "waiting: no image received yet"
+    finally:
+        ex.shutdown()
+        sync.destroy_node()
+        pub.destroy_node()

@@ -1,0 +1,428 @@
+"""sync_node: N camera topics -> approximate-time sets -> lockstep windows -> `WindowBatch`.
+
+    ros2 run wint3r_ros sync_node --ros-args --params-file config/rig.yaml
+    python -m wint3r_ros.ros.sync_node --ros-args -p camera_names:=[a,b] -p image_topics:=[/a,/b]
+
+Subscribes to every camera's image topic (and optionally its camera_info), refuses images of
+an unsupported encoding or a malformed layout (rate-limited log naming the topic and encoding;
+counted), matches stamps with the core approximate-time policy, cuts lockstep windows of L sets
+advancing by L - O, and publishes each window on ``~/windows`` (raw images, or JPEG with
+``transport:=jpeg``). A stamp jump backwards (a bag loop) starts a new epoch, which tells the
+fusion node to start a new reconstruction. Status (received / matched / dropped / rejected per
+camera) goes to ``~/status`` (ReconstructionStatus) and ``/diagnostics``; a camera topic that
+stays silent gets a warning saying why it probably is (QoS mismatch, no publisher, no /clock).
+
+Callbacks never block: matching happens under a lock, batches are built (JPEG-encoded) and
+published outside it, in window order; the node works under single- and multi-threaded
+executors alike.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import deque
+from typing import Any, Sequence
+
+from rclpy.node import Node
+
+from wint3r_ros.core.window import WindowConfig
+from wint3r_ros.errors import CalibrationError, ConfigError, InputError
+from wint3r_ros.ros import convert, diagnostics, qos
+from wint3r_ros.ros.batch import TRANSPORTS, build_window_batch
+from wint3r_ros.ros.frontend import SyncFrontEnd, SyncSettings
+from wint3r_ros.ros.params import ParamSpec, declare_parameters, set_parameters_callback
+from wint3r_ros.ros.tf import check_frame_id
+
+__all__ = ["SYNC_PARAMETERS", "SyncNode", "main"]
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _names_rule(names: list[str]) -> str | None:
+    bad = [n for n in names if not _NAME.match(n)]
+    if bad:
+        return (f"camera names {bad} must start with a letter and hold only letters, digits and "
+                "'_' (they become topic names)")
+    if len(set(names)) != len(names):
+        return f"camera names {names} must be unique"
+    return None
+
+
+def _topics_rule(topics: list[str]) -> str | None:
+    bad = [t for t in topics if not t or " " in t]
+    return f"topics {bad} are not valid topic names" if bad else None
+
+
+SYNC_PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("camera_names", [], "str_list",
+              "Camera names in rig order (empty: the cameras of rig_file)", rule=_names_rule),
+    ParamSpec("image_topics", [], "str_list",
+              "sensor_msgs/Image topic per camera, same order (empty: the rig_file topics, "
+              "else /<name>/image_raw)", rule=_topics_rule),
+    ParamSpec("camera_info_topics", [], "str_list",
+              "sensor_msgs/CameraInfo topic per camera, same order (empty: the rig_file's, else "
+              "intrinsics from rig_file only)", rule=_topics_rule),
+    ParamSpec("rig_file", "", "str",
+              "Rig calibration YAML (`wint3r-ros calibrate` writes one); empty: none"),
+    ParamSpec("base_frame", "base_link", "str",
+              "Rig base frame written into WindowBatch headers (empty: the rig_file's)"),
+    ParamSpec("slop", 0.02, "float", "Largest spread of the stamps of one synchronised set, s",
+              low=0.0, high=1.0, read_only=False),
+    ParamSpec("queue_size", 10, "int", "Messages kept per camera while waiting for a match",
+              low=1, high=1000, read_only=False),
+    ParamSpec("stream_timeout", 1.0, "float",
+              "A camera without messages for this long (stream time, s) is silent",
+              low=0.01, high=3600.0, read_only=False),
+    ParamSpec("min_cameras", 0, "int",
+              "0: every set needs all cameras; k > 0: keep going with >= k cameras while others "
+              "are silent", low=0, high=64),
+    ParamSpec("jump_back_threshold", 1.0, "float",
+              "A stamp this far (s) behind its camera's newest is a time jump: new epoch",
+              low=0.001, high=1e6),
+    ParamSpec("window_length", 4, "int", "Window length L (synchronised sets per window)",
+              low=1, high=64),
+    ParamSpec("window_overlap", 2, "int", "Window overlap O (sets shared by consecutive windows, < L)",
+              low=0, high=63),
+    ParamSpec("input_qos", "sensor_data", "str",
+              "QoS of the image and camera_info subscriptions",
+              choices=qos.INPUT_QOS_NAMES),
+    ParamSpec("transport", "raw", "str", "Images in outgoing WindowBatch messages",
+              choices=TRANSPORTS, read_only=False),
+    ParamSpec("jpeg_quality", 90, "int", "JPEG quality with transport jpeg", low=1, high=100,
+              read_only=False),
+    ParamSpec("status_period", 1.0, "float", "Seconds (wall time) between status messages",
+              low=0.05, high=3600.0),
+    ParamSpec("silence_timeout", 5.0, "float",
+              "Warn when an input topic delivers nothing for this long (wall time, s)",
+              low=0.1, high=3600.0),
+)
+
+
+def _cross_check(v: dict[str, Any]) -> str | None:
+    if v["window_overlap"] >= v["window_length"]:
+        return (f"window_overlap={v['window_overlap']} must be smaller than "
+                f"window_length={v['window_length']}")
+    return None
+
+
+class SyncNode(Node):
+    """The sync node (see the module docstring). Keyword arguments go to rclpy's Node
+    (context, parameter_overrides, cli_args, namespace)."""
+
+    def __init__(self, node_name: str = "sync_node", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self.p = p = declare_parameters(self, SYNC_PARAMETERS)
+        problem = _cross_check(p)
+        if problem:
+            raise ConfigError(f"node '{self.get_name()}': {problem}")
+        self._configure_cameras(p)
+        self.front = SyncFrontEnd(self.camera_names, SyncSettings(
+            slop=p["slop"], queue_size=p["queue_size"], stream_timeout=p["stream_timeout"],
+            min_cameras=p["min_cameras"], jump_back_threshold=p["jump_back_threshold"],
+            window=WindowConfig(p["window_length"], p["window_overlap"], "time")))
+        self._lock = threading.Lock()           # the front end and the counters
+        self._publish_lock = threading.Lock()   # publishing, in window order
+        self._outbox: deque = deque()
+        self._infos: list[Any] = [None] * len(self.camera_names)
+        self._header_frames: list[str] = [""] * len(self.camera_names)
+        self._newest_ns = 0
+        self._latency = deque(maxlen=50)
+        self._rate = diagnostics.RateMeter()
+        self._ratelog = diagnostics.RateLimitedLog(self.get_logger().warning, 5.0)
+        self.published = 0
+
+        self.windows_pub = self.create_publisher(_window_batch_type(), "~/windows", qos.WINDOWS)
+        self.status_pub = self.create_publisher(_status_type(), "~/status", qos.OUTPUT)
+        self.diag_pub = self.create_publisher(_diag_type(), "/diagnostics", qos.OUTPUT)
+        self.watchdog = qos.TopicWatchdog(self, timeout=p["silence_timeout"],
+                                          clock_seen=lambda: self.get_clock().now().nanoseconds != 0)
+        from rclpy.event_handler import SubscriptionEventCallbacks
+        from sensor_msgs.msg import CameraInfo, Image
+
+        in_qos = qos.input_qos(p["input_qos"])
+        for i, topic in enumerate(self.image_topics):
+            self.watchdog.watch(topic, "sensor_msgs/msg/Image", in_qos)
+            self.create_subscription(
+                Image, topic, lambda m, i=i: self._on_image(i, m), in_qos,
+                event_callbacks=SubscriptionEventCallbacks(
+                    incompatible_qos=self.watchdog.incompatible_qos_callback(topic)))
+        for i, topic in enumerate(self.camera_info_topics):
+            self.create_subscription(CameraInfo, topic, lambda m, i=i: self._on_info(i, m), in_qos)
+        from rclpy.clock import Clock, ClockType
+
+        self._status_timer = self.create_timer(p["status_period"], self.publish_status,
+                                               clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.add_on_set_parameters_callback(set_parameters_callback(
+            SYNC_PARAMETERS, _cross_check, lambda: dict(self.p)))
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self.get_logger().info(
+            f"{len(self.camera_names)} cameras {self.camera_names} on {self.image_topics} "
+            f"({p['input_qos']} QoS); windows of L={p['window_length']}, O={p['window_overlap']}, "
+            f"slop {p['slop'] * 1e3:.1f} ms -> {self.windows_pub.topic_name} ({p['transport']})")
+
+    # ------------------------------------------------------------------------ configuration
+    def _configure_cameras(self, p: dict[str, Any]) -> None:
+        from wint3r_ros.core.calibration import load_rig
+
+        rig = None
+        if p["rig_file"]:
+            try:
+                rig = load_rig(p["rig_file"])
+            except CalibrationError as err:
+                raise ConfigError(f"rig_file: {err}") from err
+        names = p["camera_names"] or (rig.camera_names if rig else [])
+        if not names:
+            raise ConfigError("set camera_names and image_topics (or rig_file): no cameras "
+                              "configured")
+        problem = _names_rule(names)
+        if problem:
+            raise ConfigError(f"rig_file {p['rig_file']}: {problem}")
+        if rig is not None:
+            missing = [n for n in names if n not in rig.camera_names]
+            if missing:
+                raise ConfigError(f"camera_names {missing} are not in rig_file {p['rig_file']} "
+                                  f"(it has {rig.camera_names})")
+        cams = [rig.camera(n) for n in names] if rig else [None] * len(names)
+        topics = p["image_topics"] or [c.topic if c else f"/{n}/image_raw" for n, c in zip(names, cams)]
+        infos = p["camera_info_topics"] or [c.camera_info_topic for c in cams if c and c.camera_info_topic]
+        if len(topics) != len(names):
+            raise ConfigError(f"image_topics has {len(topics)} entries for {len(names)} "
+                              f"camera_names {names}")
+        if infos and len(infos) != len(names):
+            raise ConfigError(f"camera_info_topics has {len(infos)} entries for {len(names)} "
+                              f"cameras (give one per camera, or none)")
+        if len(set(topics)) != len(topics):
+            raise ConfigError(f"image_topics {topics} must be distinct")
+        if p["min_cameras"] > len(names):
+            raise ConfigError(f"min_cameras={p['min_cameras']} exceeds the {len(names)} cameras")
+        base = p["base_frame"] or (rig.base_frame if rig else "base_link")
+        try:
+            check_frame_id(base, "base_frame")
+        except InputError as err:
+            raise ConfigError(str(err)) from err
+        if rig is not None and rig.base_frame != base:
+            self.get_logger().warning(
+                f"base_frame parameter {base!r} differs from rig_file's base_frame "
+                f"{rig.base_frame!r}; using {base!r} (the calibration's poses are read as poses "
+                f"in {base!r})")
+        self.rig_cameras = cams
+        self.camera_names = list(names)
+        self.image_topics = list(topics)
+        self.camera_info_topics = list(infos)
+        self.base_frame = base
+
+    def _apply_parameters(self, params: list) -> None:
+        with self._lock:
+            for prm in params:
+                if prm.name not in self.p:
+                    continue
+                from wint3r_ros.ros.params import validate
+
+                spec = next(s for s in SYNC_PARAMETERS if s.name == prm.name)
+                value, _ = validate(spec, prm.value)
+                self.p[prm.name] = value
+                if prm.name == "slop":
+                    self.front.set_slop(value)
+                elif prm.name == "queue_size":
+                    self.front.set_queue_size(value)
+                elif prm.name == "stream_timeout":
+                    self.front.set_stream_timeout(value)
+                self.get_logger().info(f"parameter {prm.name} set to {value!r}")
+
+    # ---------------------------------------------------------------------------- inputs
+    def _on_info(self, cam: int, msg: Any) -> None:
+        with self._lock:
+            self._infos[cam] = msg
+
+    def _on_image(self, cam: int, msg: Any) -> None:
+        arrival = time.monotonic()
+        topic = self.image_topics[cam]
+        self.watchdog.mark(topic)
+        try:
+            convert.check_image(msg, topic)
+        except InputError as err:
+            reason = "bad_image" if msg.encoding in convert.INPUT_ENCODINGS else "bad_encoding"
+            with self._lock:
+                self.front.reject(cam, reason)
+                count = self.front.rejected[cam][reason]
+            self._ratelog((cam, reason), f"{err}; image dropped ({reason} #{count} on camera "
+                                         f"'{self.camera_names[cam]}')")
+            return
+        stamp_ns = convert.ns_from_stamp(msg.header.stamp)
+        with self._lock:
+            if not self._header_frames[cam]:
+                self._header_frames[cam] = msg.header.frame_id
+            self._newest_ns = max(self._newest_ns, stamp_ns)
+            try:
+                windows = self.front.add(cam, stamp_ns, msg)
+            except Exception as err:  # a SyncError must not take the node down
+                windows = []
+                self._ratelog(("sync", cam), f"{topic}: {err}")
+            events = self.front.events()
+            for w in windows:
+                self._outbox.append((w, self._camera_infos(w.window), self._frame_ids(),
+                                     arrival, self.p["transport"], self.p["jpeg_quality"]))
+        for e in events:
+            if e.kind in ("time_jump", "stalled", "stream_silent"):
+                self.get_logger().warning(f"sync: {e.kind}: {e.detail}")
+            else:
+                self.get_logger().info(f"sync: {e.kind}: {e.detail}")
+        if windows:
+            self._drain_outbox()
+
+    def _camera_infos(self, window: Any) -> list[Any]:
+        """Per camera: its latest camera_info, else the rig's at the image size, else empty."""
+        from sensor_msgs.msg import CameraInfo
+
+        out = []
+        for c, name in enumerate(self.camera_names):
+            info = self._infos[c]
+            if info is not None and info.width > 0:
+                out.append(info)
+                continue
+            cam = self.rig_cameras[c]
+            frames = window.camera_frames(c)
+            if cam is not None and frames:
+                img = frames[-1].item
+                sized = cam if (cam.width, cam.height) == (img.width, img.height) else \
+                    cam.scaled(int(img.width), int(img.height))
+                out.append(convert.camera_info_from_camera(sized, img.header.stamp,
+                                                           self._frame_ids()[c]))
+            else:
+                out.append(CameraInfo())
+        return out
+
+    def _frame_ids(self) -> list[str]:
+        """Optical frame per camera: the rig's, else the images' header frame, else a default."""
+        out = []
+        for c, name in enumerate(self.camera_names):
+            cam = self.rig_cameras[c]
+            out.append(cam.frame_id if cam is not None else
+                       (self._header_frames[c] or f"{name}_optical_frame"))
+        return out
+
+    def _drain_outbox(self) -> None:
+        """Build and publish waiting windows in order (outside the matching lock)."""
+        while True:
+            with self._publish_lock:
+                with self._lock:
+                    if not self._outbox:
+                        return
+                    w, infos, frame_ids, arrival, transport, quality = self._outbox.popleft()
+                try:
+                    batch = build_window_batch(
+                        w.window, index=w.index, epoch=w.epoch,
+                        overlap=self.front.settings.window.overlap, base_frame=self.base_frame,
+                        frame_ids=frame_ids, camera_infos=infos, transport=transport,
+                        jpeg_quality=quality)
+                except InputError as err:
+                    self._ratelog("batch", f"window {w.index} not published: {err}")
+                    continue
+                self.windows_pub.publish(batch)
+                done = time.monotonic()
+                with self._lock:
+                    self.published += 1
+                    self._latency.append(done - arrival)
+                    self._rate.add(len(w.window.new_frames))
+
+    # ---------------------------------------------------------------------------- status
+    def status_values(self) -> dict[str, Any]:
+        """Counters for the status topic and /diagnostics (also used by tests)."""
+        with self._lock:
+            stats = self.front.stats()
+            latency = sum(self._latency) / len(self._latency) if self._latency else 0.0
+            rate = self._rate.rate()
+            newest = self._newest_ns
+            published = self.published
+            epoch_windows = self.front.windows_in_epoch
+        drops: dict[str, int] = {}
+        for cam in stats["cameras"]:
+            for reason, n in {**cam["dropped"], **cam["rejected"]}.items():
+                if n:
+                    drops[f"{cam['name']}/{reason}"] = n
+        silent = [c["name"] for c in stats["cameras"] if c["silent"]]
+        if not any(c["received"] for c in stats["cameras"]):
+            state = "waiting: no image received yet"
+        elif stats["stalled"]:
+            state = f"degraded: no sets, silent camera(s) {', '.join(silent)}"
+        elif silent:
+            state = f"degraded: silent camera(s) {', '.join(silent)}"
+        else:
+            state = "ok"
+        return {"stats": stats, "drops": drops, "latency": latency, "rate": rate,
+                "newest_ns": newest, "published": published, "state": state,
+                "window_index": max(epoch_windows - 1, 0)}
+
+    def publish_status(self) -> None:
+        v = self.status_values()
+        stats = v["stats"]
+        msg = diagnostics.reconstruction_status(
+            stamp=convert.stamp_from_ns(v["newest_ns"]), frame_id=self.base_frame,
+            window_index=v["window_index"], latency_sec=v["latency"], fps=v["rate"],
+            frames_in=sum(c["received"] for c in stats["cameras"]),
+            frames_out=sum(c["matched"] for c in stats["cameras"]), drops=v["drops"],
+            resets=stats["epoch"], state=v["state"])
+        self.status_pub.publish(msg)
+        me = self.get_fully_qualified_name()
+        statuses = []
+        level = diagnostics.OK if v["state"] == "ok" else diagnostics.WARN
+        statuses.append(diagnostics.diagnostic_status(
+            f"{me}: sync", level, v["state"],
+            {"windows_published": v["published"], "sets": stats["sets"],
+             "degraded_sets": stats["degraded_sets"], "epoch": stats["epoch"],
+             "latency_sec": v["latency"], "frames_per_sec": v["rate"],
+             "slop": self.p["slop"], "window_length": self.p["window_length"],
+             "window_overlap": self.p["window_overlap"], "transport": self.p["transport"]},
+            hardware_id=self.base_frame))
+        silent_topics = self.watchdog.warnings
+        for c, cam in enumerate(stats["cameras"]):
+            topic = self.image_topics[c]
+            dropped = sum(cam["dropped"].values())
+            rejected = sum(cam["rejected"].values())
+            if topic in silent_topics:
+                lvl, text = diagnostics.ERROR, silent_topics[topic]
+            elif cam["silent"]:
+                lvl, text = diagnostics.WARN, "silent (stream time)"
+            elif rejected:
+                lvl, text = diagnostics.WARN, f"{rejected} image(s) rejected"
+            else:
+                lvl, text = diagnostics.OK, "ok"
+            values = {"topic": topic, "received": cam["received"], "matched": cam["matched"],
+                      "dropped": dropped, "rejected": rejected, "pending": cam["pending"]}
+            values.update({f"dropped.{r}": n for r, n in cam["dropped"].items() if n})
+            values.update({f"rejected.{r}": n for r, n in cam["rejected"].items() if n})
+            statuses.append(diagnostics.diagnostic_status(f"{me}: camera {cam['name']}", lvl,
+                                                          text, values, hardware_id=topic))
+        self.diag_pub.publish(diagnostics.diagnostic_array(self.get_clock().now().to_msg(),
+                                                           statuses))
+
+    def destroy_node(self) -> None:
+        self.watchdog.destroy()
+        super().destroy_node()
+
+
+def _window_batch_type() -> Any:
+    from wint3r_ros.msg import WindowBatch
+    return WindowBatch
+
+
+def _status_type() -> Any:
+    from wint3r_ros.msg import ReconstructionStatus
+    return ReconstructionStatus
+
+
+def _diag_type() -> Any:
+    from diagnostic_msgs.msg import DiagnosticArray
+    return DiagnosticArray
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Entry point of `ros2 run wint3r_ros sync_node` and `python -m wint3r_ros.ros.sync_node`."""
+    from wint3r_ros.ros.runner import run_node
+
+    return run_node(SyncNode, args, "sync_node", __doc__.split("\n\n")[0], SYNC_PARAMETERS)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
