@@ -73,12 +73,18 @@ def test_window_batch_round_trip_into_engine_windows(transport):
     wins, stamps = _stream(front, range(10))
     rig = make_rig(width=32, height=24)
     asm = WindowAssembler("time")
-    seen = []
+    seen, cache, previous = [], {}, None
     for w in wins[:3]:
         infos = [convert.camera_info_from_camera(c, 0) for c in rig.cameras]
         msg = build_window_batch(w.window, index=w.index, epoch=w.epoch, overlap=2,
                                  base_frame="base_link", frame_ids=[c.frame_id for c in rig.cameras],
-                                 camera_infos=infos, transport=transport, jpeg_quality=95)
+                                 camera_infos=infos, transport=transport, jpeg_quality=95,
+                                 jpeg_cache=cache)
+        if transport == "jpeg":  # the overlap is encoded once: the same objects, a bounded cache
+            assert len(cache) == 12
+            if previous is not None:
+                assert all(a is b for a, b in zip(previous.compressed_images[6:], msg.compressed_images[:6]))
+            previous = msg
         assert (msg.num_cameras, msg.num_steps, msg.overlap, msg.header.frame_id) == (3, 4, 2, "base_link")
         assert bool(msg.images) == (transport == "raw") and bool(msg.compressed_images) == (transport == "jpeg")
         last = [stamps[(c, w.window.set_indices[-1])] for c in range(3)]

@@ -28,10 +28,14 @@ TRANSPORTS = ("raw", "jpeg")
 
 def build_window_batch(window: Window, *, index: int, epoch: int, overlap: int, base_frame: str,
                        frame_ids: Sequence[str], camera_infos: Sequence[Any],
-                       transport: str = "raw", jpeg_quality: int = 90) -> Any:
+                       transport: str = "raw", jpeg_quality: int = 90,
+                       jpeg_cache: dict[int, tuple[Any, Any]] | None = None) -> Any:
     """WindowBatch of a core Window whose items are sensor_msgs/Image messages (time-major).
 
     Header stamp: the newest image stamp of the window's last step; frame_id: ``base_frame``.
+    ``jpeg_cache`` (id(image) -> (image, compressed)) lets overlapping windows encode each image
+    once: entries found are reused, new ones added, and entries of images not in this window
+    removed.
     """
     from sensor_msgs.msg import CompressedImage, Image
 
@@ -55,8 +59,21 @@ def build_window_batch(window: Window, *, index: int, epoch: int, overlap: int, 
     if transport == "raw":
         batch.images = [m if m is not None else Image() for m in slots]
     else:
-        batch.compressed_images = [convert.compressed_from_image(m, jpeg_quality)
-                                   if m is not None else CompressedImage() for m in slots]
+        cache = {} if jpeg_cache is None else jpeg_cache
+        packed = []
+        for m in slots:
+            if m is None:
+                packed.append(CompressedImage())
+                continue
+            hit = cache.get(id(m))
+            if hit is None or hit[0] is not m:
+                hit = (m, convert.compressed_from_image(m, jpeg_quality))
+                cache[id(m)] = hit
+            packed.append(hit[1])
+        keep = {id(m) for m in slots if m is not None}
+        for key in [k for k in cache if k not in keep]:
+            del cache[key]
+        batch.compressed_images = packed
     return batch
 
 

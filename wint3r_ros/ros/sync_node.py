@@ -124,6 +124,7 @@ class SyncNode(Node):
         self._lock = threading.Lock()           # the front end and the counters
         self._publish_lock = threading.Lock()   # publishing, in window order
         self._outbox: deque = deque()
+        self._jpeg_cache: dict = {}             # overlapping windows encode each image once
         self._infos: list[Any] = [None] * len(self.camera_names)
         self._header_frames: list[str] = [""] * len(self.camera_names)
         self._newest_ns = 0
@@ -315,7 +316,7 @@ class SyncNode(Node):
                         w.window, index=w.index, epoch=w.epoch,
                         overlap=self.front.settings.window.overlap, base_frame=self.base_frame,
                         frame_ids=frame_ids, camera_infos=infos, transport=transport,
-                        jpeg_quality=quality)
+                        jpeg_quality=quality, jpeg_cache=self._jpeg_cache)
                 except InputError as err:
                     self._ratelog("batch", f"window {w.index} not published: {err}")
                     continue
