@@ -320,11 +320,23 @@ class FusionNode(Node):
             self._cond.notify()
 
     def _on_clock_jump(self, jump: Any) -> None:
+        """The ROS clock went back (a looping bag): reset, and drop queued windows of the old
+        timeline (stamped after the clock's new time) instead of starting the new stream on them."""
         delta = jump.delta.nanoseconds / 1e9
+        now_ns = self.get_clock().now().nanoseconds
         with self._cond:
             self._pending_reset = f"the ROS clock jumped back by {-delta:.3f} s"
             self._newest_ns = 0
+            old = [q for q in self._queue if self._from_the_future(q[0], now_ns)]
+            for q in old:
+                self._queue.remove(q)
+            self.drops["stream_reset"] += len(old)
             self._cond.notify()
+
+    @staticmethod
+    def _from_the_future(msg: Any, now_ns: int) -> bool:
+        """A window stamped more than 1 s after the (simulated) clock: from an old timeline."""
+        return now_ns > 0 and convert.ns_from_stamp(msg.header.stamp) > now_ns + 1_000_000_000
 
     def _on_status_timer(self) -> None:
         with self._cond:
@@ -415,6 +427,14 @@ class FusionNode(Node):
 
     def _process(self, msg: Any, arrival: float, newest_ns: int, params: dict[str, Any]) -> None:
         stamp_ns = convert.ns_from_stamp(msg.header.stamp)
+        if self.get_parameter("use_sim_time").value and \
+                self._from_the_future(msg, self.get_clock().now().nanoseconds):
+            with self._cond:
+                self.drops["stream_reset"] += 1
+            self._ratelog("future", f"window {msg.window_index} (epoch {msg.epoch}) is stamped "
+                                    "after the simulated clock: it belongs to the timeline before "
+                                    "the clock jumped back; dropped")
+            return
         budget = params["latency_budget"]
         if budget > 0 and newest_ns and (newest_ns - stamp_ns) / 1e9 > budget:
             with self._cond:
