@@ -629,9 +629,9 @@ class FusionNode(Node):
             st = engine.status()
             drops["engine_budget"] = st["windows_dropped"]
             values.update(pool_size=st["pool"]["size"], metric=st["metric"],
-                          scale=st["metres_per_unit"] or 1.0)
+                          metric_capable=st["metric_capable"], scale=st["metres_per_unit"] or 1.0)
         else:
-            values.update(pool_size=0, metric=False, scale=1.0)
+            values.update(pool_size=0, metric=False, metric_capable=False, scale=1.0)
         values["drops"] = drops
         silent = self.watchdog.warnings.get("~/windows")
         if self.model_state != "ok":
@@ -640,7 +640,7 @@ class FusionNode(Node):
             state = "waiting: no window received yet" + (f" ({silent})" if silent else "")
         elif silent:
             state = f"degraded: {silent}"
-        elif engine is not None and self._rig_in_use is not None and not values["metric"]:
+        elif values["metric_capable"] and not values["metric"]:
             state = "degraded: no metric scale yet (rig baselines not fitted)"
         else:
             state = "ok"
