@@ -165,6 +165,22 @@ def test_sync_node_refuses_bad_parameters_with_the_reason(rclpy_context, overrid
     assert needle in str(err.value)
 
 
+def test_sync_node_refuses_unstamped_images_and_says_why(rclpy_context, tmp_path):
+    rig = write_rig(tmp_path / "rig.yaml")
+    sync = SyncNode(context=rclpy_context, parameter_overrides=sync_overrides(rig))
+    logged = []
+    sync._ratelog._log = logged.append
+    try:
+        msg = cv.image_from_array(texture(0, 0, 64, 48), "rgb8", 0, "cam0_optical_frame")
+        sync._on_image(0, msg)
+        sync._on_image(0, msg)
+        v = sync.status_values()
+        assert v["drops"] == {"cam0/zero_stamp": 2}
+        assert len(logged) == 1 and "image stamp is 0" in logged[0] and "/cam0/image_raw" in logged[0]
+    finally:
+        sync.destroy_node()
+
+
 def test_sync_node_run_time_parameters(rclpy_context, tmp_path):
     rig = write_rig(tmp_path / "rig.yaml")
     sync = SyncNode(context=rclpy_context, parameter_overrides=sync_overrides(rig))
@@ -200,8 +216,14 @@ def test_jpeg_windows_to_a_fusion_node_without_rig(rclpy_context, tmp_path):
         assert list(static) == ["cam0_optical_frame"]  # only camera 0's mount is assumed
         (_, _, _, T), = cv.transforms_from_tf_message(type("M", (), {"transforms": [static["cam0_optical_frame"]]}))
         np.testing.assert_allclose(T, BASE_FROM_OPTICAL, atol=1e-12)
+        # the other cameras hang under base_link on /tf, one transform per image at its stamp
+        dyn = [t for m in rec.msgs["/tf"] for t in m.transforms if t.header.frame_id == "base_link"]
+        assert {t.child_frame_id for t in dyn} == {"cam1_optical_frame", "cam2_optical_frame"}
+        cam1 = [cv.ns_from_stamp(t.header.stamp) for t in dyn if t.child_frame_id == "cam1_optical_frame"]
+        assert cam1[:4] == [cv.ns_from_stamp(m.header.stamp) for m in rec.msgs["/fusion_node/cam1/depth"][:4]]
         v = fusion.status_values()
         assert not v["metric"] and v["scale"] == 1.0 and v["drops"]["bad_window"] == 0
+        assert v["state"] == "degraded: random model weights, outputs are meaningless"
     finally:
         ex.shutdown()
         for n in (fusion, sync, pub):

@@ -22,7 +22,7 @@ from wint3r_ros.errors import ConfigError
 
 __all__ = ["REJECT_REASONS", "SyncSettings", "EpochWindow", "SyncFrontEnd"]
 
-REJECT_REASONS = ("bad_encoding", "bad_image")
+REJECT_REASONS = ("bad_encoding", "bad_image", "zero_stamp")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ image stamps:
 
 - ``/tf``: ``world_frame -> base_frame`` per synchronised set (REP-105 odometry: the frame starts
   at the rig's first pose and stays continuous across resets); ``/tf_static`` (transient local):
-  ``base_frame -> <camera optical frame>`` from the rig calibration;
+  ``base_frame -> <camera optical frame>`` from the rig calibration (without one: camera 0 at
+  an assumed mount on ``/tf_static``, the other cameras from the reconstruction on ``/tf``);
 - ``~/<camera>/depth`` (32FC1, metres when the rig makes the scale metric, NaN where invalid or
   below ``confidence_threshold``), ``~/<camera>/camera_info`` (for the depth image's own size, same
   header), ``~/<camera>/confidence`` (32FC1);
@@ -34,6 +35,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from rclpy.clock import Clock, ClockType, JumpThreshold
+from rclpy.duration import Duration
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 
 from wint3r_ros.errors import CalibrationError, CheckpointError, ConfigError, InputError, Wint3rError
@@ -87,9 +91,10 @@ FUSION_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("world_frame", "odom", "str", "Frame of TF, odometry, path and cloud (REP-105 odom)"),
     ParamSpec("base_frame", "base_link", "str", "Rig base frame (empty: the rig_file's)"),
     ParamSpec("publish_tf", True, "bool", "Publish world_frame -> base_frame on /tf"),
-    ParamSpec("publish_static_tf", True, "bool",
-              "Publish base_frame -> camera optical frames on /tf_static (off when "
-              "robot_state_publisher already does)"),
+    ParamSpec("publish_camera_tf", True, "bool",
+              "Publish base_frame -> camera optical frames: on /tf_static from rig_file (without "
+              "one: camera 0's assumed mount, the others on /tf from the reconstruction); off "
+              "when robot_state_publisher already does"),
     ParamSpec("publish_depth", True, "bool", "Publish ~/<camera>/depth and ~/<camera>/camera_info"),
     ParamSpec("publish_confidence", True, "bool", "Publish ~/<camera>/confidence"),
     ParamSpec("publish_cloud", True, "bool", "Publish ~/cloud"),
@@ -211,7 +216,6 @@ class FusionNode(Node):
         self.frames_out = 0
         self.windows_done = 0
         self.resets = 0
-        self._last_status: Any = None
         self._status_fresh = False
         self._ratelog = diagnostics.RateLimitedLog(self.get_logger().warning, 5.0)
         self._latency: deque = deque(maxlen=20)
@@ -238,8 +242,8 @@ class FusionNode(Node):
 
         from wint3r_ros.msg import ReconstructionStatus, WindowBatch
 
-        self.tf = TransformBroadcaster(self) if p["publish_tf"] else None
-        self.tf_static = StaticTransformBroadcaster(self) if p["publish_static_tf"] else None
+        self.tf = TransformBroadcaster(self) if p["publish_tf"] or p["publish_camera_tf"] else None
+        self.tf_static = StaticTransformBroadcaster(self) if p["publish_camera_tf"] else None
         self.cloud_pub = self.create_publisher(PointCloud2, "~/cloud", qos.OUTPUT) \
             if p["publish_cloud"] else None
         self.odom_pub = self.create_publisher(Odometry, "~/odometry", qos.OUTPUT) \
@@ -255,16 +259,11 @@ class FusionNode(Node):
         self.watchdog = qos.TopicWatchdog(self, timeout=p["silence_timeout"],
                                           clock_seen=lambda: self.get_clock().now().nanoseconds != 0,
                                           qos_parameter="")
-        from rclpy.event_handler import SubscriptionEventCallbacks
-
         self.windows_sub = self.create_subscription(
             WindowBatch, "~/windows", self._on_batch, qos.WINDOWS,
             event_callbacks=SubscriptionEventCallbacks(
                 incompatible_qos=self.watchdog.incompatible_qos_callback("~/windows")))
         self.watchdog.watch("~/windows", "wint3r_ros/msg/WindowBatch", qos.WINDOWS)
-        from rclpy.clock import Clock, ClockType, JumpThreshold
-        from rclpy.duration import Duration
-
         self._jump_handle = self.get_clock().create_jump_callback(
             JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1_000_000),
                           on_clock_change=False),
@@ -552,17 +551,21 @@ class FusionNode(Node):
         by_set: dict[int, list[Any]] = {}
         for r in results:
             by_set.setdefault(r.set_index, []).append(r)
-        transforms = []
+        transforms, camera_tf, poses = [], [], 0
         for set_index in sorted(by_set):
             frames = by_set[set_index]
-            stamp_ns = outputs.set_stamp_ns(self._stamps.get((r.camera_index, set_index),
-                                                             int(round(r.stamp * 1e9))) for r in frames)
+            stamp_ns = outputs.set_stamp_ns(self._stamp_ns(r) for r in frames)
             base = self._base_pose(frames)
             if base is None:
                 continue
+            if self._rig_in_use is None and self.tf_static is not None:
+                camera_tf += self._camera_transforms(base, frames, frame_ids)
             T = self._odom.base_in_odom(base)
+            poses += 1
             stamp = convert.stamp_from_ns(stamp_ns)
-            transforms.append(convert.transform_stamped(T, self.world_frame, self.base_frame, stamp))
+            if params["publish_tf"]:
+                transforms.append(convert.transform_stamped(T, self.world_frame, self.base_frame,
+                                                            stamp))
             self._path.append(T, stamp)
             if self.odom_pub is not None:
                 lin, ang = np.zeros(3), np.zeros(3)
@@ -573,12 +576,11 @@ class FusionNode(Node):
                     T, stamp, self.world_frame, self.base_frame, lin, ang,
                     params["pose_covariance"], params["twist_covariance"]))
             self._last_base = (T, stamp_ns)
-        if self.tf is not None and transforms:
-            self.tf.send(transforms)
+        if self.tf is not None and (transforms or camera_tf):
+            self.tf.send(transforms + camera_tf)
         for r in results:
             fid = frame_ids[r.camera_index]
-            stamp = convert.stamp_from_ns(self._stamps.get((r.camera_index, r.set_index),
-                                                           int(round(r.stamp * 1e9))))
+            stamp = convert.stamp_from_ns(self._stamp_ns(r))
             pubs = self._publishers_for(r.camera)
             if "depth" in pubs:
                 pubs["depth"].publish(convert.image_from_array(r.depth, "32FC1", stamp, fid))
@@ -588,7 +590,7 @@ class FusionNode(Node):
             if "confidence" in pubs:
                 pubs["confidence"].publish(convert.image_from_array(
                     np.nan_to_num(r.confidence, nan=0.0).astype(np.float32), "32FC1", stamp, fid))
-        if self.path_pub is not None and transforms:
+        if self.path_pub is not None and poses:
             self.path_pub.publish(convert.path_msg(self._path.items(), self.world_frame))
         if self.cloud_pub is not None and results:
             pts = [r.points for r in results if r.points is not None and len(r.points)]
@@ -598,10 +600,23 @@ class FusionNode(Node):
             points, colors = outputs.voxel_downsample(self._odom.points_in_odom(points), colors,
                                                       params["cloud_voxel_size"])
             points, colors = outputs.cap_points(points, colors, params["cloud_max_points"])
-            newest = max(self._stamps.get((r.camera_index, r.set_index), int(round(r.stamp * 1e9)))
-                         for r in results)
+            newest = max(self._stamp_ns(r) for r in results)
             self.cloud_pub.publish(convert.pointcloud2_from_points(
                 points, convert.stamp_from_ns(newest), self.world_frame, colors))
+
+    def _stamp_ns(self, r: Any) -> int:
+        """The exact source stamp of a result (float seconds only as a fallback)."""
+        return self._stamps.get((r.camera_index, r.set_index), int(round(r.stamp * 1e9)))
+
+    def _camera_transforms(self, world_from_base: np.ndarray, frames: list[Any],
+                           frame_ids: list[str]) -> list[Any]:
+        """Without a calibration: base_frame -> optical frame of cameras 1.. at their own stamps,
+        from the reconstruction (camera 0 is the base's assumed mount, on /tf_static)."""
+        inv = np.linalg.inv(world_from_base)
+        return [convert.transform_stamped(inv @ r.world_from_cam, self.base_frame,
+                                          frame_ids[r.camera_index],
+                                          convert.stamp_from_ns(self._stamp_ns(r)))
+                for r in frames if r.camera_index != 0]
 
     def _base_pose(self, frames: list[Any]) -> np.ndarray | None:
         """world_from_base of a set: from the engine (rig), else camera 0 with the assumed mount."""

@@ -24,6 +24,8 @@ import time
 from collections import deque
 from typing import Any, Sequence
 
+from rclpy.clock import Clock, ClockType
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 
 from wint3r_ros.core.window import WindowConfig
@@ -31,7 +33,7 @@ from wint3r_ros.errors import CalibrationError, ConfigError, InputError
 from wint3r_ros.ros import convert, diagnostics, qos
 from wint3r_ros.ros.batch import TRANSPORTS, build_window_batch
 from wint3r_ros.ros.frontend import SyncFrontEnd, SyncSettings
-from wint3r_ros.ros.params import ParamSpec, declare_parameters, set_parameters_callback
+from wint3r_ros.ros.params import ParamSpec, declare_parameters, set_parameters_callback, validate
 from wint3r_ros.ros.tf import check_frame_id
 
 __all__ = ["SYNC_PARAMETERS", "SyncNode", "main"]
@@ -138,7 +140,6 @@ class SyncNode(Node):
         self.diag_pub = self.create_publisher(_diag_type(), "/diagnostics", qos.OUTPUT)
         self.watchdog = qos.TopicWatchdog(self, timeout=p["silence_timeout"],
                                           clock_seen=lambda: self.get_clock().now().nanoseconds != 0)
-        from rclpy.event_handler import SubscriptionEventCallbacks
         from sensor_msgs.msg import CameraInfo, Image
 
         in_qos = qos.input_qos(p["input_qos"])
@@ -150,8 +151,6 @@ class SyncNode(Node):
                     incompatible_qos=self.watchdog.incompatible_qos_callback(topic)))
         for i, topic in enumerate(self.camera_info_topics):
             self.create_subscription(CameraInfo, topic, lambda m, i=i: self._on_info(i, m), in_qos)
-        from rclpy.clock import Clock, ClockType
-
         self._status_timer = self.create_timer(p["status_period"], self.publish_status,
                                                clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.add_on_set_parameters_callback(set_parameters_callback(
@@ -218,8 +217,6 @@ class SyncNode(Node):
             for prm in params:
                 if prm.name not in self.p:
                     continue
-                from wint3r_ros.ros.params import validate
-
                 spec = next(s for s in SYNC_PARAMETERS if s.name == prm.name)
                 value, _ = validate(spec, prm.value)
                 self.p[prm.name] = value
@@ -251,6 +248,15 @@ class SyncNode(Node):
                                          f"'{self.camera_names[cam]}')")
             return
         stamp_ns = convert.ns_from_stamp(msg.header.stamp)
+        if stamp_ns == 0:
+            with self._lock:
+                self.front.reject(cam, "zero_stamp")
+                count = self.front.rejected[cam]["zero_stamp"]
+            self._ratelog((cam, "zero_stamp"), f"topic {topic}: image stamp is 0 (the driver does not "
+                                               f"stamp its images; sync needs capture stamps); image "
+                                               f"dropped (zero_stamp #{count} on camera "
+                                               f"'{self.camera_names[cam]}')")
+            return
         with self._lock:
             if not self._header_frames[cam]:
                 self._header_frames[cam] = msg.header.frame_id
