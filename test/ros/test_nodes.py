@@ -20,8 +20,8 @@ from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
 from fixtures.cameras import NAMES, SyntheticCameras, texture, write_rig  # noqa: E402
-from fixtures.graph import (REMAP_WINDOWS, Recorder, fusion_overrides, make_graph, play,  # noqa: E402
-                            record_all, spin_for, spin_until, sync_overrides)
+from fixtures.graph import (Recorder, fusion_overrides, make_graph, play,  # noqa: E402
+                            random_tiny_model, record_all, spin_until, sync_overrides)
 
 from wint3r_ros.core.window import WindowConfig  # noqa: E402
 from wint3r_ros.errors import ConfigError  # noqa: E402
@@ -37,10 +37,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    from wint3r_ros.model.config import WinT3RConfig
-    from wint3r_ros.model.network import WinT3R
-
-    return WinT3R(WinT3RConfig.tiny()).init_weights(seed=0).eval()
+    return random_tiny_model()
 
 
 class BlockingModel:
@@ -223,7 +220,7 @@ def test_jpeg_windows_to_a_fusion_node_without_rig(rclpy_context, tmp_path):
         assert cam1[:4] == [cv.ns_from_stamp(m.header.stamp) for m in rec.msgs["/fusion_node/cam1/depth"][:4]]
         v = fusion.status_values()
         assert not v["metric"] and v["scale"] == 1.0 and v["drops"]["bad_window"] == 0
-        assert v["state"] == "degraded: random model weights, outputs are meaningless"
+        assert v["state"] == "ok"  # relative scale is what a rig without calibration gives
     finally:
         ex.shutdown()
         for n in (fusion, sync, pub):
@@ -248,3 +245,26 @@ def test_silent_topic_with_a_qos_mismatch_is_explained(rclpy_context, tmp_path):
         ex.shutdown()
         sync.destroy_node()
         pub.destroy_node()
+
+
+def test_checkpoint_loading_default_card_and_the_random_weights_warning(tmp_path, monkeypatch):
+    import wint3r_ros.weights as weights
+    from wint3r_ros.model.checkpoint import save_checkpoint
+    from wint3r_ros.ros.fusion_node import load_reconstruction_model
+
+    monkeypatch.setattr(weights, "TINY_CHECKPOINT", tmp_path / "missing.safetensors")
+    said = []
+    model, side, what = load_reconstruction_model("", "tiny", "cpu", "fp32", log=said.append)
+    assert what == "random tiny weights (outputs meaningless)" and side == 128
+    assert len(said) == 1 and "RANDOMLY INITIALISED" in said[0] and "MEANINGLESS" in said[0]
+    path = save_checkpoint(random_tiny_model(), tmp_path / "tiny.safetensors")
+    (tmp_path / "tiny.json").write_text('{"input_long_side": 96}')
+    monkeypatch.setattr(weights, "TINY_CHECKPOINT", path)
+    model2, side2, what2 = load_reconstruction_model("", "tiny", "cpu", "fp32", log=said.append)
+    assert (side2, what2, len(said)) == (96, str(path), 1)
+    ref = dict(model.state_dict())
+    assert all(torch.equal(v, ref[k]) for k, v in model2.state_dict().items())
+    with pytest.raises(ConfigError, match="official needs checkpoint"):
+        load_reconstruction_model("", "official", "cpu", "fp32")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_reconstruction_model(str(tmp_path / "nope.pth"), "tiny", "cpu", "fp32")

@@ -166,7 +166,7 @@ def test_fusion_status_reports_frames_pool_scale_and_state(run):
     last = msgs[-1]
     assert last.window_index == 3 and last.frames_out == 24 and last.pool_size > 0
     assert last.scale_is_metric and last.scale > 0
-    assert last.state == "degraded: random model weights, outputs are meaningless"
+    assert last.state == "ok"
     assert last.latency_sec > 0 and last.model_sec > 0
     assert set(last.drop_reasons) >= {"queue_full", "latency_budget", "stream_reset"}
     diag = [s for a in run["rec"]["/diagnostics"] for s in a.status if "reconstruction" in s.name]
