@@ -12,9 +12,10 @@ fusion node to start a new reconstruction. Status (received / matched / dropped 
 camera) goes to ``~/status`` (ReconstructionStatus) and ``/diagnostics``; a camera topic that
 stays silent gets a warning saying why it probably is (QoS mismatch, no publisher, no /clock).
 
-Callbacks never block: matching happens under a lock, batches are built (JPEG-encoded) and
-published outside it, in window order; the node works under single- and multi-threaded
-executors alike.
+Callbacks never block: they match stamps under a lock and hand complete windows to a publisher
+thread, which builds the batches (JPEG-encodes them) and publishes them in window order; if it
+falls behind, the oldest waiting window is dropped and counted (``windows/outbox_full``). The
+node works under single- and multi-threaded executors alike.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from wint3r_ros.ros.tf import check_frame_id
 __all__ = ["SYNC_PARAMETERS", "SyncNode", "main"]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_OUTBOX_SIZE = 4  # complete windows waiting for the publisher thread
 
 
 def _names_rule(names: list[str]) -> str | None:
@@ -123,9 +125,11 @@ class SyncNode(Node):
             slop=p["slop"], queue_size=p["queue_size"], stream_timeout=p["stream_timeout"],
             min_cameras=p["min_cameras"], jump_back_threshold=p["jump_back_threshold"],
             window=WindowConfig(p["window_length"], p["window_overlap"], "time")))
-        self._lock = threading.Lock()           # the front end and the counters
-        self._publish_lock = threading.Lock()   # publishing, in window order
-        self._outbox: deque = deque()
+        self._lock = threading.Lock()           # the front end, the outbox and the counters
+        self._outbox_ready = threading.Condition(self._lock)
+        self._outbox: deque = deque()           # complete windows for the publisher thread
+        self._outbox_dropped = 0
+        self._stop = threading.Event()
         self._jpeg_cache: dict = {}             # overlapping windows encode each image once
         self._infos: list[Any] = [None] * len(self.camera_names)
         self._header_frames: list[str] = [""] * len(self.camera_names)
@@ -156,6 +160,9 @@ class SyncNode(Node):
         self.add_on_set_parameters_callback(set_parameters_callback(
             SYNC_PARAMETERS, _cross_check, lambda: dict(self.p)))
         self.add_post_set_parameters_callback(self._apply_parameters)
+        self._publisher = threading.Thread(target=self._publish_loop, name="wint3r_sync_publish",
+                                           daemon=True)
+        self._publisher.start()
         self.get_logger().info(
             f"{len(self.camera_names)} cameras {self.camera_names} on {self.image_topics} "
             f"({p['input_qos']} QoS); windows of L={p['window_length']}, O={p['window_overlap']}, "
@@ -268,15 +275,18 @@ class SyncNode(Node):
                 self._ratelog(("sync", cam), f"{topic}: {err}")
             events = self.front.events()
             for w in windows:
+                if len(self._outbox) >= _OUTBOX_SIZE:
+                    self._outbox.popleft()
+                    self._outbox_dropped += 1
                 self._outbox.append((w, self._camera_infos(w.window), self._frame_ids(),
                                      arrival, self.p["transport"], self.p["jpeg_quality"]))
+            if windows:
+                self._outbox_ready.notify()
         for e in events:
             if e.kind in ("time_jump", "stalled", "stream_silent"):
                 self.get_logger().warning(f"sync: {e.kind}: {e.detail}")
             else:
                 self.get_logger().info(f"sync: {e.kind}: {e.detail}")
-        if windows:
-            self._drain_outbox()
 
     def _camera_infos(self, window: Any) -> list[Any]:
         """Per camera: its latest camera_info, else the rig's at the image size, else empty."""
@@ -309,29 +319,35 @@ class SyncNode(Node):
                        (self._header_frames[c] or f"{name}_optical_frame"))
         return out
 
-    def _drain_outbox(self) -> None:
-        """Build and publish waiting windows in order (outside the matching lock)."""
+    def _publish_loop(self) -> None:
+        """The publisher thread: build and publish waiting windows in order (no lock held)."""
         while True:
-            with self._publish_lock:
-                with self._lock:
-                    if not self._outbox:
-                        return
-                    w, infos, frame_ids, arrival, transport, quality = self._outbox.popleft()
-                try:
-                    batch = build_window_batch(
-                        w.window, index=w.index, epoch=w.epoch,
-                        overlap=self.front.settings.window.overlap, base_frame=self.base_frame,
-                        frame_ids=frame_ids, camera_infos=infos, transport=transport,
-                        jpeg_quality=quality, jpeg_cache=self._jpeg_cache)
-                except InputError as err:
-                    self._ratelog("batch", f"window {w.index} not published: {err}")
-                    continue
+            with self._outbox_ready:
+                while not self._outbox and not self._stop.is_set():
+                    self._outbox_ready.wait(0.5)
+                if self._stop.is_set():
+                    return
+                w, infos, frame_ids, arrival, transport, quality = self._outbox.popleft()
+            try:
+                batch = build_window_batch(
+                    w.window, index=w.index, epoch=w.epoch,
+                    overlap=self.front.settings.window.overlap, base_frame=self.base_frame,
+                    frame_ids=frame_ids, camera_infos=infos, transport=transport,
+                    jpeg_quality=quality, jpeg_cache=self._jpeg_cache)
                 self.windows_pub.publish(batch)
-                done = time.monotonic()
-                with self._lock:
-                    self.published += 1
-                    self._latency.append(done - arrival)
-                    self._rate.add(len(w.window.new_frames))
+            except InputError as err:
+                self._ratelog("batch", f"window {w.index} not published: {err}")
+                continue
+            except Exception as err:  # keep publishing; a shutdown ends the loop quietly
+                if self._stop.is_set() or not self.context.ok():
+                    return
+                self._ratelog("batch", f"window {w.index} not published: {type(err).__name__}: {err}")
+                continue
+            done = time.monotonic()
+            with self._lock:
+                self.published += 1
+                self._latency.append(done - arrival)
+                self._rate.add(len(w.window.new_frames))
 
     # ---------------------------------------------------------------------------- status
     def status_values(self) -> dict[str, Any]:
@@ -343,11 +359,14 @@ class SyncNode(Node):
             newest = self._newest_ns
             published = self.published
             epoch_windows = self.front.windows_in_epoch
+            outbox_dropped = self._outbox_dropped
         drops: dict[str, int] = {}
         for cam in stats["cameras"]:
             for reason, n in {**cam["dropped"], **cam["rejected"]}.items():
                 if n:
                     drops[f"{cam['name']}/{reason}"] = n
+        if outbox_dropped:
+            drops["windows/outbox_full"] = outbox_dropped
         silent = [c["name"] for c in stats["cameras"] if c["silent"]]
         if not any(c["received"] for c in stats["cameras"]):
             state = "waiting: no image received yet"
@@ -405,6 +424,11 @@ class SyncNode(Node):
                                                            statuses))
 
     def destroy_node(self) -> None:
+        self._stop.set()
+        with self._outbox_ready:
+            self._outbox_ready.notify_all()
+        if self._publisher.is_alive() and threading.current_thread() is not self._publisher:
+            self._publisher.join(timeout=10.0)
         self.watchdog.destroy()
         super().destroy_node()
 
