@@ -268,3 +268,39 @@ def test_checkpoint_loading_default_card_and_the_random_weights_warning(tmp_path
         load_reconstruction_model("", "official", "cpu", "fp32")
     with pytest.raises(ConfigError, match="does not exist"):
         load_reconstruction_model(str(tmp_path / "nope.pth"), "tiny", "cpu", "fp32")
+
+
+def test_sync_publisher_thread_keeps_callbacks_free_and_bounds_its_outbox(
+        rclpy_context, tmp_path, monkeypatch):
+    import wint3r_ros.ros.sync_node as sync_module
+
+    release, entered = threading.Event(), threading.Event()
+    real = sync_module.build_window_batch
+
+    def slow_build(*args, **kwargs):
+        entered.set()
+        assert release.wait(20.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sync_module, "build_window_batch", slow_build)
+    rig = write_rig(tmp_path / "rig.yaml")
+    sync = SyncNode(context=rclpy_context, parameter_overrides=sync_overrides(rig, slop=0.01))
+    try:
+        for k in range(20):  # 20 sets -> 9 windows while the publisher is stuck on the first
+            for c in range(3):
+                ns = 7_000_000_000 + k * 100_000_000 + c * 1000
+                sync._on_image(c, cv.image_from_array(texture(c, k, 64, 48), "rgb8", ns,
+                                                      f"{NAMES[c]}_optical_frame"))
+            if k == 4:
+                assert entered.wait(10.0)
+        v = sync.status_values()
+        assert v["stats"]["windows"] >= 8 and v["published"] == 0
+        assert v["drops"]["windows/outbox_full"] == v["stats"]["windows"] - 1 - 4
+        release.set()
+        end = time.monotonic() + 20
+        while sync.status_values()["published"] < 5 and time.monotonic() < end:
+            time.sleep(0.05)
+        assert sync.status_values()["published"] == 5  # the stuck one + the 4 newest
+    finally:
+        release.set()
+        sync.destroy_node()
