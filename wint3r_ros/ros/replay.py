@@ -148,6 +148,10 @@ def run(args: argparse.Namespace) -> int:
         time.sleep(0.5)  # let reliable publishers hand off the last messages
     except KeyboardInterrupt:
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # SIGTERM / SIGINT shut the context down while a message was being published: a stop
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
