@@ -184,3 +184,14 @@ def test_relative_transform_maps_target_camera_points_into_the_source_camera():
 
     expected = torch.linalg.inv(world_from_cam_matrix(src)) @ world_from_cam_matrix(tgt)
     assert torch.allclose(rel, expected, atol=1e-12)
+
+
+def test_log_depth_loss_is_free_of_per_frame_scale_and_known_for_a_known_error():
+    gt = torch.rand(2, H, W, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) + 1.0
+    scaled = gt * torch.tensor([2.0, 0.3], dtype=torch.float64)[:, None, None]
+    assert losses.log_depth_loss(scaled, gt).item() == pytest.approx(0.0, abs=1e-12)
+    # a third of each frame 10 % too far: the median residual is 0, the error log 1.1 there
+    pred = gt.clone()
+    pred[:, :, : W // 3] *= 1.1
+    expected = math.log(1.1) * (W // 3) / W
+    assert losses.log_depth_loss(pred, gt).item() == pytest.approx(expected, rel=1e-9)

@@ -24,7 +24,7 @@ from wint3r_ros.model.pose import quat_to_mat, world_from_cam_matrix
 __all__ = [
     "norm_factor", "confidence_point_loss", "pose_loss", "ssim", "warp_to_target",
     "photometric_loss", "smoothness_loss", "reprojection_loss", "pose_regularisation",
-    "pixel_rays", "relative_transform",
+    "pixel_rays", "relative_transform", "log_depth_loss",
 ]
 
 _EPS = 1e-8
@@ -56,6 +56,23 @@ def confidence_point_loss(pred: torch.Tensor, conf: torch.Tensor, gt: torch.Tens
     s_g = norm_factor(gt, mask) if gt_scale is None else gt_scale
     err = (pred / s_p - gt / s_g).norm(dim=-1)  # (M, H, W)
     return _masked_mean(conf * err - alpha * torch.log(conf), mask)
+
+
+def log_depth_loss(pred_depth: torch.Tensor, gt_depth: torch.Tensor,
+                   mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-frame scale-invariant depth error: mean |r - median(r)|, r = log pred - log gt.
+
+    pred_depth, gt_depth [M, H, W] (> 0); the median is per frame (over valid pixels), so any
+    per-frame scale of the prediction is free. Zero when each frame is a scaled copy of the
+    truth; about mean |log(pred/gt)| otherwise (the log-space Abs Rel after median scaling).
+    """
+    r = torch.log(pred_depth.clamp(min=_EPS)) - torch.log(gt_depth.clamp(min=_EPS))
+    if mask is None:
+        med = r.flatten(1).median(dim=1).values
+    else:
+        med = torch.stack([row[m].median() if m.any() else row.new_zeros(())
+                           for row, m in zip(r.flatten(1), mask.flatten(1))])
+    return _masked_mean((r - med.detach()[:, None, None]).abs(), mask)
 
 
 def _quat_distance(q_pred: torch.Tensor, q_gt: torch.Tensor) -> torch.Tensor:

@@ -26,12 +26,14 @@ class LossWeights:
     """Weight of each term (0 switches it off, and skips its computation) and its settings.
 
     points: confidence-weighted point maps (conf_alpha: the -alpha log conf weight);
+    depth: per-frame scale-invariant log depth (an auxiliary beyond WinT3R's terms);
     pose: camera poses (pose_gamma: iteration decay, rot_weight: quaternion vs translation);
     photometric (ssim_weight: SSIM share), smoothness, reprojection (reproj_huber_px),
     pose_reg: unit quaternions.
     """
 
     points: float = 1.0
+    depth: float = 0.0
     pose: float = 1.0
     photometric: float = 0.0
     smoothness: float = 0.0
@@ -113,6 +115,8 @@ def clip_loss(out: ClipOutput, clip: Clip, weights: LossWeights
     if weights.points:
         terms["points"] = losses.confidence_point_loss(pred, out.conf, gt_pts, None,
                                                        weights.conf_alpha, s_pred, s_gt)
+    if weights.depth:
+        terms["depth"] = losses.log_depth_loss(pred[..., 2], gt_pts[..., 2])
     if weights.pose:
         terms["pose"], parts = losses.pose_loss(out.pose_iters, clip.gt_pose[fi], s_pred, s_gt,
                                                 weights.pose_gamma, weights.rot_weight)

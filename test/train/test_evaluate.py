@@ -1,0 +1,124 @@
+"""The evaluation protocol: scoring rules, baselines, the eval command on synthetic data and bags."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from wint3r_ros import cli
+from wint3r_ros.model.checkpoint import save_checkpoint
+from wint3r_ros.model.config import WinT3RConfig
+from wint3r_ros.model.network import WinT3R
+from wint3r_ros.train.dataset import DataConfig
+from wint3r_ros.train.evaluate import score_sequence, summarise, synthetic_sequences
+
+
+def _sequence():
+    data = DataConfig(num_cameras=2, width=64, height=48, frames_per_scene=6)
+    return next(synthetic_sequences([2003], 6, data))
+
+
+def _results(seq, pose_of, depth_of):
+    t_count, n = seq.images.shape[:2]
+    return {(t, c): SimpleNamespace(world_from_cam=pose_of(t, c), depth=depth_of(t, c))
+            for t in range(t_count) for c in range(n)}
+
+
+def test_a_similar_copy_of_the_truth_scores_zero_error():
+    seq = _sequence()
+    s, yaw = 2.5, 0.7
+    sim = np.eye(4)
+    sim[:3, :3] = s * np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0],
+                                [0, 0, 1]])
+    sim[:3, 3] = [1.0, -2.0, 0.5]
+
+    def pose(t, c):  # the truth in another frame and scale (rotation kept rigid)
+        T = sim @ seq.world_from_cam[t, c]
+        T[:3, :3] /= s
+        return T
+
+    results = _results(seq, pose, lambda t, c: 3.0 * seq.depth[t, c])
+    scores = score_sequence(seq, results, metric=False)
+    assert scores["model_pose"]["ate"] == pytest.approx(0.0, abs=1e-9)
+    assert scores["model_pose"]["rpe_trans"] == pytest.approx(0.0, abs=1e-9)
+    assert scores["model_pose"]["rpe_rot_deg"] == pytest.approx(0.0, abs=1e-4)
+    assert scores["model_depth"]["abs_rel"] == pytest.approx(0.0, abs=1e-6)
+    assert scores["model_depth"]["delta1"] == pytest.approx(1.0)
+    # baselines: a static rig's ATE is the spread of the true centres about their mean
+    centres = seq.world_from_cam[..., :3, 3].reshape(-1, 3)
+    spread = np.sqrt(np.mean(np.sum((centres - centres.mean(0)) ** 2, axis=1)))
+    assert scores["static_pose"]["ate"] == pytest.approx(spread)
+    g = seq.depth[0, 0].astype(np.float64)
+    const = np.mean(np.abs(np.median(g) - g) / g)
+    assert 0 < scores["constant_depth"]["abs_rel"] and const > 0
+    summary = summarise([scores], 12, 1.0)
+    assert summary["ratios"]["ate_vs_static"] == pytest.approx(0.0, abs=1e-8)
+    assert summary["targets"] == {"abs_rel_at_most_half_baseline": True,
+                                  "ate_at_most_half_static": True}
+    assert summary["model"]["frames_per_s"] == pytest.approx(12.0)
+
+
+def test_the_constant_depth_baseline_is_the_median_of_the_truth():
+    seq = _sequence()
+    results = _results(seq, lambda t, c: np.eye(4),
+                       lambda t, c: np.full_like(seq.depth[t, c], np.median(seq.depth[t, c])))
+    scores = score_sequence(seq, results, metric=False)
+    assert scores["model_depth"]["abs_rel"] == pytest.approx(scores["constant_depth"]["abs_rel"])
+    assert scores["model_pose"]["ate"] == pytest.approx(scores["static_pose"]["ate"])
+
+
+def test_a_missing_frame_is_an_error_not_a_skip():
+    from wint3r_ros.errors import InputError
+
+    seq = _sequence()
+    results = _results(seq, lambda t, c: np.eye(4), lambda t, c: seq.depth[t, c])
+    del results[(2, 1)]
+    with pytest.raises(InputError, match="set 2, camera 1"):
+        score_sequence(seq, results, metric=False)
+
+
+@pytest.fixture
+def random_checkpoint(tmp_path):
+    model = WinT3R(WinT3RConfig.tiny()).init_weights(3)
+    return save_checkpoint(model, tmp_path / "random.safetensors")
+
+
+def test_eval_command_writes_the_report_for_synthetic_scenes(random_checkpoint, tmp_path, capsys):
+    out = tmp_path / "metrics.json"
+    code = cli.main(["eval", "--checkpoint", str(random_checkpoint), "--data", "synthetic:val",
+                     "--scenes", "1", "--frames", "6", "--cameras", "2", "--input-long-side", "64",
+                     "--device", "cpu", "--out", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    s = report["summary"]
+    assert report["protocol"]["seeds"] == [1000, 1000] and s["frames"] == 12
+    for key in ("ate", "rpe_trans", "rpe_rot_deg", "abs_rel", "delta1", "frames_per_s"):
+        assert np.isfinite(s["model"][key]), key
+    assert s["baselines"]["static_pose"]["ate"] > 0
+    assert s["baselines"]["constant_median_depth"]["abs_rel"] > 0
+    assert "abs_rel_metric" in s["model"]  # a calibrated 2-camera rig makes the engine metric
+    assert json.loads(capsys.readouterr().out)["ratios"]["ate_vs_static"] > 0
+
+
+def test_eval_command_reads_a_recorded_bag_with_ground_truth(random_checkpoint, tmp_path):
+    from wint3r_ros.data.make_bag import MakeBagConfig, make_bag
+
+    made = make_bag(tmp_path / "bag", MakeBagConfig(cameras=2, frames=6, width=64, height=48))
+    out = tmp_path / "bag_metrics.json"
+    code = cli.main(["eval", "--checkpoint", str(random_checkpoint), "--bag", str(made.bag),
+                     "--rig", str(made.rig_path), "--input-long-side", "64", "--device", "cpu",
+                     "--out", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    seq = report["sequences"][0]
+    assert seq["frames"] == 12 and seq["depth_frames"] == 12
+    assert np.isfinite(seq["model_pose"]["ate"]) and seq["static_pose"]["ate"] > 0
+
+
+def test_eval_command_needs_a_rig_with_a_bag(random_checkpoint, tmp_path, capsys):
+    code = cli.main(["eval", "--checkpoint", str(random_checkpoint), "--bag", str(tmp_path)])
+    assert code == 1
+    assert "--rig" in capsys.readouterr().err

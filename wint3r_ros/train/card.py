@@ -1,0 +1,75 @@
+"""The card of a trained checkpoint: how it was made and what it measured (a small JSON file).
+
+    python -m wint3r_ros.train.card RUN_DIR METRICS_JSON OUT_JSON --command "..." --eval-command "..."
+
+reads RUN_DIR/log.json (training config, model config, wall time) and the report that
+`wint3r-ros eval --out` wrote, and writes the card next to the shipped weights.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wint3r_ros.train.dataset import SPLITS
+from wint3r_ros.train.trainer import clean_json
+
+__all__ = ["make_card", "main"]
+
+
+def make_card(run_dir: str | Path, metrics: str | Path, command: str, eval_command: str,
+              checkpoint_name: str = "tiny.safetensors") -> dict[str, Any]:
+    """The card as a dict (see the module docstring)."""
+    log = json.loads((Path(run_dir) / "log.json").read_text())
+    report = json.loads(Path(metrics).read_text())
+    train = log["config"]
+    data = train["data"]
+    summary = report["summary"]
+    return clean_json({
+        "checkpoint": checkpoint_name,
+        "model_preset": train["preset"],
+        "model_config": log["model_config"],
+        "model_config_hash": log["model_config_hash"],
+        "input_long_side": data["input_long_side"],
+        "window": {"size": data["window_size"], "overlap": data["window_overlap"]},
+        "trained_on": {"rig_cameras": data["num_cameras"],
+                       "image": f"{data['width']}x{data['height']}",
+                       "scenes": f"train seeds {SPLITS['train'][0]}..{SPLITS['train'][0] + data['train_scenes'] - 1}",
+                       "frames_per_scene": data["frames_per_scene"]},
+        "split": {name: f"seeds {first}..{first + size - 1}" for name, (first, size) in SPLITS.items()},
+        "command": command,
+        "training_config": train,
+        "training_steps": train["steps"],
+        "training_seconds": round(log["seconds"], 1),
+        "machine": {"cpu_threads": train["threads"], "platform": platform.platform(),
+                    "torch": torch.__version__},
+        "eval_command": eval_command,
+        "eval_protocol": report.get("protocol"),
+        "metrics": summary["model"],
+        "baselines": summary["baselines"],
+        "ratios": summary["ratios"],
+        "targets": summary["targets"],
+    })
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="write the card of a trained checkpoint")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("metrics", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--command", required=True, help="the training command, as run")
+    parser.add_argument("--eval-command", required=True, help="the evaluation command, as run")
+    parser.add_argument("--checkpoint-name", default="tiny.safetensors")
+    args = parser.parse_args(argv)
+    card = make_card(args.run_dir, args.metrics, args.command, args.eval_command,
+                     args.checkpoint_name)
+    args.out.write_text(json.dumps(card, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
