@@ -1,0 +1,39 @@
+"""The shipped tiny checkpoint: loads strictly into WinT3RConfig.tiny(), matches its card, and
+beats both baselines on the held-out test split (docs/EVALUATION.md's protocol, ~30 s)."""
+from __future__ import annotations
+
+import torch
+
+from wint3r_ros.core.window import WindowConfig
+from wint3r_ros.model.checkpoint import load_model, read_checkpoint
+from wint3r_ros.model.config import WinT3RConfig
+from wint3r_ros.model.network import WinT3R
+from wint3r_ros.train.dataset import DataConfig, split_seeds
+from wint3r_ros.train.evaluate import evaluate, synthetic_sequences
+from wint3r_ros.train.trainer import config_hash
+from wint3r_ros.weights import TINY_CHECKPOINT, tiny_card, tiny_input_long_side
+
+
+def test_shipped_checkpoint_loads_strictly_into_the_tiny_preset():
+    assert TINY_CHECKPOINT.stat().st_size <= 20 * 2 ** 20
+    state, stored = read_checkpoint(TINY_CHECKPOINT)
+    tiny = WinT3RConfig.tiny()
+    assert stored == tiny, (
+        f"the tiny preset changed (hash {config_hash(tiny)}) since the checkpoint was trained "
+        f"(hash {tiny_card()['model_config_hash']}): retrain with config/train_tiny.yaml")
+    WinT3R(tiny).load_state_dict(state, strict=True)
+    card = tiny_card()
+    assert card["model_config_hash"] == config_hash(tiny)
+    assert card["checkpoint"] == TINY_CHECKPOINT.name and tiny_input_long_side() == 128
+
+
+def test_shipped_checkpoint_beats_both_baselines_on_held_out_scenes():
+    torch.manual_seed(0)
+    model = load_model(TINY_CHECKPOINT, device="cpu")
+    data = DataConfig(num_cameras=1)
+    report = evaluate(model, synthetic_sequences(split_seeds("test", 20), 24, data),
+                      WindowConfig(4, 2), tiny_input_long_side())
+    s = report["summary"]
+    assert s["frames"] == 20 * 24
+    assert s["model"]["abs_rel"] < s["baselines"]["constant_median_depth"]["abs_rel"]
+    assert s["model"]["ate"] < s["baselines"]["static_pose"]["ate"]
