@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "model": ("wint3r_ros.model.bench", "WinT3R network: ms per window, frames per second, peak memory"),
     "core": ("wint3r_ros.core.bench", "sync + window overhead per synchronised set (N cameras)"),
     "ros": ("wint3r_ros.ros.bench", "ROS graph latency over DDS: sync_node, fusion_node (tiny model)"),
+    "transport": ("wint3r_ros.ros.bench_transport", "WindowBatch end-to-end latency over DDS, raw and JPEG (a bench ros preset)"),
     "soak": ("wint3r_ros.core.soak", "memory over a long synthetic stream: sync -> windows -> engine, no DDS"),
 }
 
