@@ -259,7 +259,10 @@ def camera_from_camera_info(msg: Any, *, name: str, topic: str, info_topic: str 
     ``none``, the inverse of `camera_info_from_camera`.
     """
     where = _where(info_topic or topic)
-    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    K = np.asarray(msg.k, dtype=np.float64).reshape(-1)
+    if K.size != 9:
+        raise InputError(f"{where}: camera_info K has {K.size} numbers, expected 9 (3x3)")
+    K = K.reshape(3, 3)
     if not np.any(K):
         raise InputError(f"{where}: camera_info is uncalibrated (K is all zero)")
     model = str(msg.distortion_model) or "plumb_bob"

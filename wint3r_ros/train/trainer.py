@@ -65,8 +65,33 @@ class OptimConfig:
         return self.min_lr_ratio + (1 - self.min_lr_ratio) * cos
 
 
+_YAML_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
+               "None": (type(None),)}
+
+
+def _check_types(cls: type, data: Any, where: str) -> dict[str, Any]:
+    """`data` as a dict whose plain values (int, float, str, bool fields of the dataclass `cls`)
+    have their field's type; ConfigError names the field otherwise."""
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: must be a mapping of settings, got {data!r}")
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        parts = [p.strip() for p in str(f.type).split("|")]
+        if not all(p in _YAML_TYPES for p in parts):
+            continue  # a nested config: checked by its own reader
+        value = data[f.name]
+        ok = any(isinstance(value, _YAML_TYPES[p]) for p in parts) and \
+            not (isinstance(value, bool) and "bool" not in parts)
+        if not ok:
+            raise ConfigError(f"{where} field '{f.name}': must be {f.type}, got {value!r}")
+    return dict(data)
+
+
 def _from_mapping(cls: type, data: Mapping[str, Any] | None, where: str) -> Any:
-    data = dict(data or {})
+    data = _check_types(cls, data, where)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -112,8 +137,8 @@ class TrainConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
         data = dict(data)
         optim = _from_mapping(OptimConfig, data.pop("optim", None), "optim")
-        data_cfg = DataConfig.from_dict(data.pop("data", None) or {})
-        loss = LossWeights.from_dict(data.pop("loss", None) or {})
+        data_cfg = DataConfig.from_dict(_check_types(DataConfig, data.pop("data", None), "data"))
+        loss = LossWeights.from_dict(_check_types(LossWeights, data.pop("loss", None), "loss"))
         top = _from_mapping(cls, data, "training config")
         return dataclasses.replace(top, optim=optim, data=data_cfg, loss=loss)
 
