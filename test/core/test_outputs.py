@@ -1,4 +1,4 @@
-"""ros/outputs: the odometry frame (starts at the first base pose, continuous across resets),
+"""core/outputs: the odometry frame (starts at the first base pose, continuous across resets),
 body-frame velocities, and the bounded, voxel-filtered cloud and path."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from wint3r_ros.core import geometry as g
-from wint3r_ros.ros.outputs import (BASE_FROM_OPTICAL, OdomFrame, PathBuffer, cap_points,
+from wint3r_ros.core.outputs import (BASE_FROM_OPTICAL, OdomFrame, PathBuffer, cap_points,
                                     twist_between, voxel_downsample)
 
 

@@ -29,7 +29,7 @@ from wint3r_ros.ros import convert as cv  # noqa: E402
 from wint3r_ros.ros.batch import build_window_batch  # noqa: E402
 from wint3r_ros.ros.frontend import SyncFrontEnd, SyncSettings  # noqa: E402
 from wint3r_ros.ros.fusion_node import FusionNode  # noqa: E402
-from wint3r_ros.ros.outputs import BASE_FROM_OPTICAL  # noqa: E402
+from wint3r_ros.core.outputs import BASE_FROM_OPTICAL  # noqa: E402
 from wint3r_ros.ros.sync_node import SyncNode  # noqa: E402
 
 torch.set_num_threads(1)

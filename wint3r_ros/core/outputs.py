@@ -1,5 +1,5 @@
-"""What fusion_node publishes, computed without ROS: the base trajectory in the odometry frame,
-velocities, the point cloud reduction and the bounded path.
+"""What fusion_node and process-bag publish, computed without ROS: the base trajectory in the
+odometry frame, velocities, the point cloud reduction and the bounded path.
 
 The engine's world is the optical frame of the stream's first camera image (z forward).
 REP-105's odometry frame starts where the robot starts, z up, and never jumps. `OdomFrame`

@@ -6,14 +6,16 @@ residual streams and both heads stay float32 (as published); on the CPU everythi
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import json
+from pathlib import Path
+from typing import Any, Iterator
 
 import torch
 
-from wint3r_ros.errors import ConfigError
+from wint3r_ros.errors import CheckpointError, ConfigError
 
 __all__ = ["PRECISIONS", "resolve_device", "resolve_precision", "autocast", "prepare_model",
-           "maybe_compile"]
+           "maybe_compile", "load_reconstruction_model"]
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -89,3 +91,45 @@ def maybe_compile(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
         for block in getattr(model, name):
             block.compile(dynamic=False)
     return model
+
+
+def load_reconstruction_model(checkpoint: str, preset: str, device: str, precision: str,
+                              log: Any = None) -> tuple[Any, int, str]:
+    """(model, input long side from its card or the preset, description). Empty ``checkpoint``
+    with preset tiny: the package's tiny weights, or random weights with a loud warning when
+    the package has none."""
+    from wint3r_ros.model.checkpoint import load_model
+    from wint3r_ros.model.config import WinT3RConfig
+    from wint3r_ros.model.network import WinT3R
+    from wint3r_ros.weights import TINY_CHECKPOINT
+
+    config = WinT3RConfig.preset(preset)
+    default_side = 512 if preset == "official" else 128
+    path = Path(checkpoint).expanduser() if checkpoint else None
+    if path is None and preset == "official":
+        raise ConfigError("model_preset official needs checkpoint:=<path to the published WinT3R "
+                          "weights> (docs/MODEL.md says where to get them)")
+    if path is None and TINY_CHECKPOINT.is_file():
+        path = TINY_CHECKPOINT
+    if path is None:
+        torch.manual_seed(0)
+        model = prepare_model(WinT3R(config).init_weights(seed=0), device, precision)
+        if log is not None:
+            log("NO CHECKPOINT: the package has no trained tiny weights "
+                f"({TINY_CHECKPOINT} is missing) and checkpoint is empty; running a RANDOMLY "
+                "INITIALISED tiny model. Poses and depth are MEANINGLESS. Set checkpoint:=<file>.")
+        return model, default_side, "random tiny weights (outputs meaningless)"
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {path} does not exist")
+    try:
+        model = load_model(path, config, device=device, precision=precision)
+    except CheckpointError as err:
+        raise ConfigError(f"checkpoint: {err}") from err
+    side = default_side
+    card = path.with_suffix(".json")
+    if card.is_file():
+        try:
+            side = int(json.loads(card.read_text())["input_long_side"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"checkpoint card {card}: no readable input_long_side") from err
+    return model, side, str(path)

@@ -31,7 +31,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -40,8 +39,10 @@ from rclpy.duration import Duration
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 
-from wint3r_ros.errors import CalibrationError, CheckpointError, ConfigError, InputError, Wint3rError
-from wint3r_ros.ros import convert, diagnostics, outputs, qos
+from wint3r_ros.core import outputs
+from wint3r_ros.errors import CalibrationError, ConfigError, InputError, Wint3rError
+from wint3r_ros.model.runtime import load_reconstruction_model
+from wint3r_ros.ros import convert, diagnostics, qos
 from wint3r_ros.ros.batch import WindowAssembler, decode_window_batch
 from wint3r_ros.ros.params import ParamSpec, declare_parameters, set_parameters_callback, validate
 from wint3r_ros.ros.tf import StaticTransformBroadcaster, TransformBroadcaster, check_frame_id
@@ -122,53 +123,6 @@ FUSION_PARAMETERS: tuple[ParamSpec, ...] = (
               "Warn when ~/windows delivers nothing for this long (wall time, s)",
               low=0.1, high=3600.0),
 )
-
-
-def load_reconstruction_model(checkpoint: str, preset: str, device: str, precision: str,
-                              log: Any = None) -> tuple[Any, int, str]:
-    """(model, input long side from its card or the preset, description). Empty ``checkpoint``
-    with preset tiny: the package's tiny weights, or random weights with a loud warning when
-    the package has none."""
-    import torch
-
-    from wint3r_ros.model.checkpoint import load_model
-    from wint3r_ros.model.config import WinT3RConfig
-    from wint3r_ros.model.network import WinT3R
-    from wint3r_ros.model.runtime import prepare_model
-    from wint3r_ros.weights import TINY_CHECKPOINT
-
-    config = WinT3RConfig.preset(preset)
-    default_side = 512 if preset == "official" else 128
-    path = Path(checkpoint).expanduser() if checkpoint else None
-    if path is None and preset == "official":
-        raise ConfigError("model_preset official needs checkpoint:=<path to the published WinT3R "
-                          "weights> (docs/MODEL.md says where to get them)")
-    if path is None and TINY_CHECKPOINT.is_file():
-        path = TINY_CHECKPOINT
-    if path is None:
-        torch.manual_seed(0)
-        model = prepare_model(WinT3R(config).init_weights(seed=0), device, precision)
-        if log is not None:
-            log("NO CHECKPOINT: the package has no trained tiny weights "
-                f"({TINY_CHECKPOINT} is missing) and checkpoint is empty; running a RANDOMLY "
-                "INITIALISED tiny model. Poses and depth are MEANINGLESS. Set checkpoint:=<file>.")
-        return model, default_side, "random tiny weights (outputs meaningless)"
-    if not path.is_file():
-        raise ConfigError(f"checkpoint {path} does not exist")
-    try:
-        model = load_model(path, config, device=device, precision=precision)
-    except CheckpointError as err:
-        raise ConfigError(f"checkpoint: {err}") from err
-    side = default_side
-    card = path.with_suffix(".json")
-    if card.is_file():
-        import json
-
-        try:
-            side = int(json.loads(card.read_text())["input_long_side"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise ConfigError(f"checkpoint card {card}: no readable input_long_side") from err
-    return model, side, str(path)
 
 
 class FusionNode(Node):
