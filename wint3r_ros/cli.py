@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("wint3r_ros.doctor", "check the environment and say how to fix what is missing"),
     "replay": ("wint3r_ros.ros.replay", "publish a rosbag2 into the live graph with /clock"),
     "make-bag": ("wint3r_ros.data.make_bag", "record a synthetic N-camera rig with ground truth into a rosbag2"),
+    "process-bag": ("wint3r_ros.data.process_bag", "run the pipeline on a rosbag2, no DDS: an outputs bag (+ metrics with ground truth)"),
+    "report": ("wint3r_ros.data.report", "score an outputs bag against make-bag ground truth: metrics JSON, plots, PLY"),
     "calibrate": ("wint3r_ros.calib.command", "calibrate a rig from checkerboard images"),
     "convert-checkpoint": ("wint3r_ros.model.convert", "convert a WinT3R checkpoint to safetensors with its config"),
     "train": ("wint3r_ros.train.train_command", "train a model on simulated online windows (checkpoints, JSON log, resume)"),
@@ -30,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "model": ("wint3r_ros.model.bench", "WinT3R network: ms per window, frames per second, peak memory"),
     "core": ("wint3r_ros.core.bench", "sync + window overhead per synchronised set (N cameras)"),
     "ros": ("wint3r_ros.ros.bench", "ROS graph latency over DDS: sync_node, fusion_node (tiny model)"),
+    "pipeline": ("wint3r_ros.data.bench", "process-bag frames/s on a synthetic bag, time in decode / model / write"),
     "transport": ("wint3r_ros.ros.bench_transport", "WindowBatch end-to-end latency over DDS, raw and JPEG (a bench ros preset)"),
     "soak": ("wint3r_ros.core.soak", "memory over a long synthetic stream: sync -> windows -> engine, no DDS"),
 }
