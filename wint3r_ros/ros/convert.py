@@ -23,7 +23,7 @@ from wint3r_ros.data import messages as _m
 from wint3r_ros.errors import InputError
 
 __all__ = [
-    "INPUT_ENCODINGS", "IMAGE_ENCODINGS",
+    "INPUT_ENCODINGS", "IMAGE_ENCODINGS", "check_camera_info",
     "ns_from_stamp", "stamp_from_ns", "seconds_from_stamp", "as_stamp",
     "image_from_array", "array_from_image", "rgb_from_image", "check_image",
     "compressed_from_image", "rgb_from_compressed",
@@ -222,6 +222,16 @@ def camera_info_from_camera(camera: Camera, stamp: Any, frame_id: str | None = N
     msg.r = np.asarray(info["r"], np.float64)
     msg.p = np.asarray(info["p"], np.float64)
     return msg
+
+
+def check_camera_info(msg: Any, topic: str = "") -> None:
+    """Raise InputError if a CameraInfo's K, D, R or P holds NaN or infinity (a width of 0, or
+    K all zero, is an uncalibrated camera, not an error)."""
+    for fld in ("k", "d", "r", "p"):
+        values = np.asarray(getattr(msg, fld), dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise InputError(f"{_where(topic)}: camera_info field {fld.upper()} contains NaN or "
+                             f"infinity: {values.tolist()}")
 
 
 def camera_from_camera_info(msg: Any, *, name: str, topic: str, info_topic: str = "",

@@ -49,7 +49,8 @@ from wint3r_ros.ros.tf import StaticTransformBroadcaster, TransformBroadcaster, 
 
 __all__ = ["FUSION_PARAMETERS", "FusionNode", "load_reconstruction_model", "main"]
 
-DROP_REASONS = ("queue_full", "latency_budget", "stream_reset", "bad_window", "error")
+DROP_REASONS = ("queue_full", "latency_budget", "stream_reset", "bad_window", "error",
+                "bad_camera_info")
 
 
 def _multiple_of_16(v: int) -> str | None:
@@ -491,6 +492,15 @@ class FusionNode(Node):
             cam = cam if (cam.width, cam.height) == (w, h) else cam.scaled(w, h)
             return convert.camera_info_from_camera(cam, stamp, frame_id)
         info = batch.camera_infos[r.camera_index]
+        try:
+            if info is not None:
+                convert.check_camera_info(info, self.windows_sub.topic_name)
+        except InputError as err:
+            with self._cond:
+                self.drops["bad_camera_info"] += 1
+            self._ratelog(("bad_camera_info", r.camera), f"camera '{r.camera}': {err}; its depth "
+                                                         "is published without camera_info")
+            return None
         if info is None or int(info.width) == 0 or not any(info.k):
             if r.camera not in self._warned_no_info:
                 self._warned_no_info.add(r.camera)

@@ -132,6 +132,7 @@ class SyncNode(Node):
         self._stop = threading.Event()
         self._jpeg_cache: dict = {}             # overlapping windows encode each image once
         self._infos: list[Any] = [None] * len(self.camera_names)
+        self._infos_rejected = [0] * len(self.camera_names)
         self._header_frames: list[str] = [""] * len(self.camera_names)
         self._newest_ns = 0
         self._latency = deque(maxlen=50)
@@ -237,6 +238,16 @@ class SyncNode(Node):
 
     # ---------------------------------------------------------------------------- inputs
     def _on_info(self, cam: int, msg: Any) -> None:
+        try:
+            convert.check_camera_info(msg, self.camera_info_topics[cam])
+        except InputError as err:
+            with self._lock:
+                self._infos_rejected[cam] += 1
+                count = self._infos_rejected[cam]
+            self._ratelog((cam, "bad_camera_info"), f"{err}; camera_info ignored (bad_camera_info "
+                                                    f"#{count} on camera '{self.camera_names[cam]}'; "
+                                                    "the last good one, else the rig's, is used)")
+            return
         with self._lock:
             self._infos[cam] = msg
 
@@ -360,9 +371,11 @@ class SyncNode(Node):
             published = self.published
             epoch_windows = self.front.windows_in_epoch
             outbox_dropped = self._outbox_dropped
+            infos_rejected = list(self._infos_rejected)
         drops: dict[str, int] = {}
-        for cam in stats["cameras"]:
-            for reason, n in {**cam["dropped"], **cam["rejected"]}.items():
+        for cam, bad_infos in zip(stats["cameras"], infos_rejected):
+            for reason, n in {**cam["dropped"], **cam["rejected"],
+                              "bad_camera_info": bad_infos}.items():
                 if n:
                     drops[f"{cam['name']}/{reason}"] = n
         if outbox_dropped:
