@@ -18,6 +18,7 @@ from wint3r_ros.errors import Wint3rError
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("wint3r_ros.doctor", "check the environment and say how to fix what is missing"),
     "replay": ("wint3r_ros.ros.replay", "publish a rosbag2 into the live graph with /clock"),
+    "record": ("wint3r_ros.ros.record", "record live topics into a rosbag2 (mcap or sqlite3)"),
     "make-bag": ("wint3r_ros.data.make_bag", "record a synthetic N-camera rig with ground truth into a rosbag2"),
     "process-bag": ("wint3r_ros.data.process_bag", "run the pipeline on a rosbag2, no DDS: an outputs bag (+ metrics with ground truth)"),
     "report": ("wint3r_ros.data.report", "score an outputs bag against make-bag ground truth: metrics JSON, plots, PLY"),
