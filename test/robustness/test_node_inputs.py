@@ -144,6 +144,25 @@ def test_sync_node_out_of_order_images_and_a_camera_coming_back(rclpy_context, t
         node.destroy_node()
 
 
+def test_unknown_parameter_names_are_reported_and_bad_values_refused(rclpy_context, tmp_path):
+    from rclpy.parameter import Parameter
+
+    from wint3r_ros.errors import ConfigError
+    from wint3r_ros.ros.params import unknown_overrides
+
+    rig = write_rig(tmp_path / "rig.yaml")
+    node = SyncNode(context=rclpy_context, parameter_overrides=[
+        *sync_overrides(rig), Parameter("slopp", value=0.1)],
+        cli_args=["--ros-args", "-p", "qos_overrides./x.publisher.depth:=3"])
+    try:
+        assert unknown_overrides(node) == ["slopp"]  # named in a warning; the node runs
+    finally:
+        node.destroy_node()
+    with pytest.raises(ConfigError, match=r"slop: must be a number, got 'wide'"):
+        SyncNode(context=rclpy_context, parameter_overrides=[
+            *sync_overrides(rig), Parameter("slop", value="wide")])
+
+
 # --------------------------------------------------------------------------------- fusion_node
 
 

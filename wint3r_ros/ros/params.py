@@ -18,8 +18,8 @@ from typing import Any, Callable, Sequence
 
 from wint3r_ros.errors import ConfigError
 
-__all__ = ["ParamSpec", "validate", "declare_parameters", "set_parameters_callback",
-           "format_table", "format_value"]
+__all__ = ["ParamSpec", "validate", "declare_parameters", "unknown_overrides",
+           "set_parameters_callback", "format_table", "format_value"]
 
 KINDS = ("bool", "int", "float", "str", "str_list", "float_list")
 
@@ -159,7 +159,21 @@ def declare_parameters(node: Any, specs: Sequence[ParamSpec]) -> dict[str, Any]:
         values[spec.name] = value
     if problems:
         raise ConfigError(f"node '{node.get_name()}': bad parameter(s): " + "; ".join(problems))
+    unknown = unknown_overrides(node)
+    if unknown:  # a misspelt name would otherwise be ignored without a word
+        node.get_logger().warning(
+            f"unknown parameter(s) {unknown} given to node '{node.get_name()}' (params file, "
+            f"launch file or -p) are ignored; its parameters: "
+            f"{', '.join(sorted(s.name for s in specs))}")
     return values
+
+
+def unknown_overrides(node: Any) -> list[str]:
+    """Names given to ``node`` as parameter overrides (params file, launch file, ``-p``) that it
+    never declared (qos_overrides.* are rclpy's and not counted)."""
+    given = getattr(node, "_parameter_overrides", {}) or {}
+    return sorted(n for n in given
+                  if not node.has_parameter(n) and not n.startswith("qos_overrides."))
 
 
 def set_parameters_callback(specs: Sequence[ParamSpec],
