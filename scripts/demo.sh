@@ -28,7 +28,7 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   for pid in "${PIDS[@]}"; do
-    kill -INT "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
   done
   for pid in "${PIDS[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -41,15 +41,28 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-stop() {  # stop one child politely (SIGINT), wait for it, forget it
+forget() {
+  local kept=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+  PIDS=("${kept[@]}")
+}
+
+stop() {  # stop one child politely (SIGTERM: background children of a script ignore SIGINT), wait for it, forget it
   local pid=$1
-  kill -INT "$pid" 2>/dev/null || true
+  kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  local kept=()
-  for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
-  PIDS=("${kept[@]}")
+  forget "$pid"
+}
+
+step() {  # run a step as a child and wait for it: a signal to this script reaches the trap at once
+  "$@" &
+  local pid=$! rc=0
+  PIDS+=("$pid")
+  wait "$pid" || rc=$?
+  forget "$pid"
+  return "$rc"
 }
 
 cd "$ROOT"
@@ -70,7 +83,7 @@ fi
 log "weights: $WEIGHTS_NOTE"
 
 log "1/5 make-bag: $FRAMES frames x 3 cameras, 128x96, scene $SCENE -> $OUT/input"
-wint3r-ros make-bag "$OUT/input" --cameras 3 --frames "$FRAMES" --scene "$SCENE" > "$LOGS/make_bag.log"
+step wint3r-ros make-bag "$OUT/input" --cameras 3 --frames "$FRAMES" --scene "$SCENE" > "$LOGS/make_bag.log"
 RIG="$OUT/input.rig.yaml"
 CAMS=(cam0 cam1 cam2)
 
@@ -95,7 +108,7 @@ RECORD_PID=$!
 PIDS+=("$RECORD_PID")
 
 # Wait until both nodes are up and the recorder listens to fusion_node's outputs.
-python - <<'EOF'
+step python - <<'EOF'
 import sys, time
 import rclpy
 rclpy.init()
@@ -114,10 +127,10 @@ sys.exit(0 if ok else "[demo] the nodes did not come up in 120 s: see the logs")
 EOF
 
 log "4/5 replaying the bag at rate $RATE with /clock"
-wint3r-ros replay "$OUT/input" --rate "$RATE" --wait 10 > "$LOGS/replay.log" 2>&1
+step wint3r-ros replay "$OUT/input" --rate "$RATE" --wait 10 > "$LOGS/replay.log" 2>&1
 
 # Let fusion_node finish the windows it has queued: wait until its frame count stops moving.
-python - <<'EOF'
+step python - <<'EOF'
 import time
 import rclpy
 from rclpy.qos import QoSProfile
@@ -136,10 +149,11 @@ node.destroy_node()
 rclpy.try_shutdown()
 EOF
 stop "$RECORD_PID"
-cat "$LOGS/record.log" | sed 's/^/[record] /' | head -3
+sed 's/^/[record] /' "$LOGS/record.log" | head -3
 
 log "5/5 report"
-wint3r-ros report --input "$OUT/input" --outputs "$OUT/outputs" --rig "$RIG" \
-  --out "$OUT/report" --weights "$WEIGHTS_NOTE" | tee "$LOGS/report.log"
+step wint3r-ros report --input "$OUT/input" --outputs "$OUT/outputs" --rig "$RIG" \
+  --out "$OUT/report" --weights "$WEIGHTS_NOTE" > "$LOGS/report.log"
+cat "$LOGS/report.log"
 log "weights: $WEIGHTS_NOTE"
 log "done in $(( $(date +%s) - T_START )) s; node logs in $LOGS"
