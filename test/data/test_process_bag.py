@@ -180,3 +180,15 @@ def test_bench_pipeline_reports_throughput_and_phase_shares(monkeypatch):
     share = best["phase_share"]
     assert {"read_decode", "sync_window", "model", "write", "other"} <= set(share)
     assert abs(sum(share.values()) - 1.0) < 1e-6
+
+
+def test_bench_pipeline_command_prints_json_with_machine_and_settings(capsys, tmp_path):
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "pipeline", "--cameras", "2", "--frames", "4", "--width", "64",
+                     "--height", "48", "--random-weights", "--input-long-side", "64",
+                     "--repeats", "1", "--output", str(out)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == json.loads(out.read_text())
+    assert doc["benchmark"] == "pipeline" and doc["settings"]["cameras"] == 2
+    assert {"cpu", "versions"} <= set(doc["machine"])
+    assert doc["results"]["best"]["frames_out"] == 8
