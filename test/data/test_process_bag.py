@@ -27,7 +27,7 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[2]
 FRAMES = 8
 CONFIG = MakeBagConfig(cameras=3, frames=FRAMES, scene=3, width=64, height=48)
-SETTINGS = ProcessConfig(confidence_threshold=0.0, progress=False, device="cpu")
+SETTINGS = ProcessConfig(confidence_threshold=1.0, progress=False, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_process_bag_takes_other_topics_from_flags_and_writes_sqlite3(recorded, 
         for x in r.messages(["/cam0/image_raw", "/cam1/image_raw", "/cam2/image_raw"]):
             w.write(x.topic.replace("/image_raw", "/color/image"), x.msg, x.log_time_ns)
     topics = ("/cam0/color/image", "/cam1/color/image", "/cam2/color/image")
-    cfg = ProcessConfig(topics=topics, storage="sqlite3", confidence_threshold=0.0,
+    cfg = ProcessConfig(topics=topics, storage="sqlite3", confidence_threshold=1.0,
                         progress=False, device="cpu")
     res = process_bag(renamed, tmp_path / "out", recorded.rig, cfg, model=model,
                       input_long_side=64, log=lambda text: None)
@@ -158,7 +158,7 @@ def test_a_read_failure_part_way_leaves_a_valid_partial_output(model, tmp_path, 
 
 def test_parameter_files_of_the_nodes_configure_process_bag():
     cfg = config_from_params(load_params_file(REPO / "config" / "wint3r.yaml"))
-    assert (cfg.confidence_threshold, cfg.world_frame, cfg.cloud_voxel_size) == (1.5, "odom", 0.05)
+    assert (cfg.confidence_threshold, cfg.world_frame, cfg.cloud_voxel_size) == (0.0, "odom", 0.05)
     cfg = config_from_params(load_params_file(REPO / "config" / "rig.yaml"), cfg)
     assert (cfg.slop, cfg.window_length, cfg.window_overlap) == (0.02, 4, 2)
     assert cfg.pose_covariance == (0.01,) * 6

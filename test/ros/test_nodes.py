@@ -250,18 +250,26 @@ def test_silent_topic_with_a_qos_mismatch_is_explained(rclpy_context, tmp_path):
 def test_checkpoint_loading_default_card_and_the_random_weights_warning(tmp_path, monkeypatch):
     import wint3r_ros.weights as weights
     from wint3r_ros.model.checkpoint import save_checkpoint
+    from wint3r_ros.model.runtime import DEFAULT_CONFIDENCE_THRESHOLD, confidence_threshold_for
     from wint3r_ros.ros.fusion_node import load_reconstruction_model
 
     monkeypatch.setattr(weights, "TINY_CHECKPOINT", tmp_path / "missing.safetensors")
     said = []
-    model, side, what = load_reconstruction_model("", "tiny", "cpu", "fp32", log=said.append)
+    model, side, what, threshold = load_reconstruction_model("", "tiny", "cpu", "fp32",
+                                                             log=said.append)
     assert what == "random tiny weights (outputs meaningless)" and side == 128
+    assert threshold == DEFAULT_CONFIDENCE_THRESHOLD == 1.5
     assert len(said) == 1 and "RANDOMLY INITIALISED" in said[0] and "MEANINGLESS" in said[0]
     path = save_checkpoint(random_tiny_model(), tmp_path / "tiny.safetensors")
-    (tmp_path / "tiny.json").write_text('{"input_long_side": 96}')
+    (tmp_path / "tiny.json").write_text('{"input_long_side": 96, "confidence_threshold": 1.1}')
     monkeypatch.setattr(weights, "TINY_CHECKPOINT", path)
-    model2, side2, what2 = load_reconstruction_model("", "tiny", "cpu", "fp32", log=said.append)
-    assert (side2, what2, len(said)) == (96, str(path), 1)
+    loaded = load_reconstruction_model("", "tiny", "cpu", "fp32", log=said.append)
+    model2, side2, what2, threshold2 = loaded
+    assert (side2, what2, threshold2, len(said)) == (96, str(path), 1.1, 1)
+    # confidence_threshold 0 means the card's value; anything else is taken as given
+    assert confidence_threshold_for(0.0, loaded) == 1.1
+    assert confidence_threshold_for(2.5, loaded) == 2.5
+    assert confidence_threshold_for(0.0, None) == DEFAULT_CONFIDENCE_THRESHOLD
     ref = dict(model.state_dict())
     assert all(torch.equal(v, ref[k]) for k, v in model2.state_dict().items())
     with pytest.raises(ConfigError, match="official needs checkpoint"):

@@ -36,7 +36,9 @@ def run(tmp_path_factory):
     rclpy.init(context=context)
     tmp = tmp_path_factory.mktemp("pipeline")
     ex, sync, fusion, cams, rec, pub = make_graph(
-        context, tmp, fusion_extra={"pose_covariance": [0.01, 0.02, 0.03, 0.04, 0.05, 0.06]},
+        context, tmp, fusion_extra={"pose_covariance": [0.01, 0.02, 0.03, 0.04, 0.05, 0.06],
+                                    # random weights: accept any rig fit, to exercise the metric path
+                                    "scale_fit_max_residual": 1e6},
         cameras_kw={"drop": DROP, "bad_encoding": BAD})
     try:
         play(ex, cams, SETS)

@@ -45,7 +45,7 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 import torch
 
-from wint3r_ros.core.geometry import Similarity, se3_inverse, umeyama
+from wint3r_ros.core.geometry import Similarity, orthonormalize, se3_inverse
 from wint3r_ros.core.token_pool import TokenPool
 from wint3r_ros.core.window import Frame, Window, WindowConfig
 from wint3r_ros.errors import ConfigError, InputError
@@ -82,7 +82,9 @@ class EngineConfig:
     max_pending_windows: waiting windows kept; scale_smoothing: weight of the old scale in the
     log-space average (0: no smoothing); scale_outlier_ratio: estimates off the smoothed scale by
     more than this factor are rejected (3 in a row re-seed it); min_baseline_m: shortest
-    baseline that makes a rig metric; points / points_stride: colored world points from every
+    baseline that makes a rig metric; max_scale_fit_residual: a time step's rig fit whose residual
+    exceeds this share of the fitted rig's spread gives no scale (the model did not separate the
+    cameras); points / points_stride: colored world points from every
     stride-th model pixel."""
 
     window: WindowConfig = field(default_factory=WindowConfig)
@@ -96,6 +98,7 @@ class EngineConfig:
     scale_smoothing: float = 0.9
     scale_outlier_ratio: float = 1.5
     min_baseline_m: float = 0.02
+    max_scale_fit_residual: float = 0.25
     points: bool = False
     points_stride: int = 4
 
@@ -115,6 +118,7 @@ class EngineConfig:
         need(0.0 <= self.scale_smoothing < 1.0, "scale_smoothing", "must lie in [0, 1)")
         need(self.scale_outlier_ratio > 1.0, "scale_outlier_ratio", "must be > 1")
         need(self.min_baseline_m > 0, "min_baseline_m", "must be > 0 metres")
+        need(self.max_scale_fit_residual > 0, "max_scale_fit_residual", "must be > 0")
         need(self.points_stride >= 1, "points_stride", "must be >= 1")
         need(self.keyframe_every >= 1, "keyframe_every", "must be >= 1")
 
@@ -163,27 +167,41 @@ class ScaleFit:
     similarity: Similarity
 
 
-def fit_rig_scale(pred_centres: np.ndarray, rig_centres: np.ndarray,
-                  min_baseline: float = 0.02) -> ScaleFit | None:
-    """Fit calibrated camera centres rig_centres [N, 3] (base frame, metres) to predicted
-    centres pred_centres [N, 3] (model world) with a similarity; None if fewer than 2 finite
-    cameras or their largest baseline is under min_baseline metres."""
-    pred = np.asarray(pred_centres, dtype=np.float64).reshape(-1, 3)
-    rig = np.asarray(rig_centres, dtype=np.float64).reshape(-1, 3)
-    ok = np.isfinite(pred).all(1) & np.isfinite(rig).all(1)
+def fit_rig_scale(pred_world_from_cam: np.ndarray, base_from_cam: np.ndarray,
+                  min_baseline: float = 0.02, max_relative_residual: float = 0.25
+                  ) -> ScaleFit | None:
+    """Fit the calibrated rig (base_from_cam [N, 4, 4], metres) to the predicted camera poses
+    (pred_world_from_cam [N, 4, 4], model world) with a similarity base -> world.
+
+    The rotation is the chordal mean of the N estimates R_wc R_bc^T: camera orientations are
+    what the model predicts best, and a rotation from a few centres only (Umeyama) turns
+    arbitrarily when the predicted centres nearly coincide. Scale and translation are then the
+    least-squares fit of the centres. None if fewer than 2 finite cameras, a largest baseline
+    under min_baseline metres, a scale <= 0, or a residual above max_relative_residual of the
+    fitted rig's spread (the model does not separate the cameras well enough to give a scale).
+    """
+    pred = np.asarray(pred_world_from_cam, dtype=np.float64).reshape(-1, 4, 4)
+    rig = np.asarray(base_from_cam, dtype=np.float64).reshape(-1, 4, 4)
+    ok = np.isfinite(pred).all((1, 2)) & np.isfinite(rig).all((1, 2))
     pred, rig = pred[ok], rig[ok]
     if len(rig) < 2:
         return None
-    spread = max(float(np.linalg.norm(a - b)) for i, a in enumerate(rig) for b in rig[i + 1:])
+    rig_c = rig[:, :3, 3]
+    spread = max(float(np.linalg.norm(a - b)) for i, a in enumerate(rig_c) for b in rig_c[i + 1:])
     if spread < min_baseline:
         return None
-    try:
-        sim = umeyama(rig, pred, with_scale=True)
-    except InputError:
+    R = orthonormalize((pred[:, :3, :3] @ rig[:, :3, :3].transpose(0, 2, 1)).sum(0))
+    q = rig_c @ R.T
+    c = pred[:, :3, 3]
+    dq, dc = q - q.mean(0), c - c.mean(0)
+    scale = float((dq * dc).sum() / (dq * dq).sum())
+    if not (scale > 0 and math.isfinite(scale)):
         return None
-    if not (sim.scale > 0 and math.isfinite(sim.scale)):
+    t = c.mean(0) - scale * q.mean(0)
+    rms = float(np.sqrt(((c - (scale * q + t)) ** 2).sum(1).mean()))
+    if rms > max_relative_residual * scale * float(np.sqrt((dq ** 2).sum(1).mean())):
         return None
-    return ScaleFit(sim.scale, sim.rms, len(rig), sim)
+    return ScaleFit(scale, rms, len(rig), Similarity(scale, R, t, rms))
 
 
 class ScaleSmoother:
@@ -283,7 +301,8 @@ class StreamingReconstructor:
         self.rig = rig
         self.camera_names = names
         self.image_of = image_of or _default_image_of
-        self._rig_centres = rig.centres() if rig is not None else None
+        self._rig_poses = (np.stack([cam.T_base_camera for cam in rig.cameras])
+                           if rig is not None else None)
         baselines = list(rig.baselines().values()) if rig is not None else []
         self.metric_capable = bool(baselines) and max(baselines) >= self.config.min_baseline_m
         params = list(model.parameters()) if hasattr(model, "parameters") else []
@@ -293,7 +312,7 @@ class StreamingReconstructor:
         self._newest_stamp: float | None = None
         self.counters = {"windows_submitted": 0, "windows_processed": 0, "windows_dropped": 0,
                          "frames_dropped": 0, "frames_published": 0, "frames_merged": 0,
-                         "scale_estimates": 0, "resets": 0}
+                         "scale_estimates": 0, "scale_fits_rejected": 0, "resets": 0}
         self.last_window_seconds: float | None = None
         self._new_stream()
 
@@ -438,9 +457,11 @@ class StreamingReconstructor:
             for step in range(window.num_steps):
                 rows = [i for i, f in enumerate(window.frames) if f.step == step]
                 cams = [window.frames[i].camera_index for i in rows]
-                fit = fit_rig_scale(c2w[rows, :3, 3], self._rig_centres[cams],  # type: ignore[index]
-                                    self.config.min_baseline_m)
-                if fit is not None:
+                fit = fit_rig_scale(c2w[rows], self._rig_poses[cams],  # type: ignore[index]
+                                    self.config.min_baseline_m, self.config.max_scale_fit_residual)
+                if fit is None:
+                    self.counters["scale_fits_rejected"] += len(rows) > 1
+                else:
                     estimates.append(fit.scale)
                     rig_poses[step] = fit.similarity
             if estimates:

@@ -57,7 +57,8 @@ class ProcessConfig:
     precision: str = "fp32"
     input_long_side: int = 0
     torch_threads: int = 0
-    confidence_threshold: float = 1.5
+    confidence_threshold: float = 0.0
+    scale_fit_max_residual: float = 0.25
     max_pool_tokens: int = 512
     pool_keyframe_every: int = 4
     merge: str = "overlap"
@@ -305,6 +306,7 @@ def _engine(model: Any, rig: Any, cfg: ProcessConfig, side: int) -> Any:
     config = EngineConfig(
         window=WindowConfig(L, O, cfg.image_order), target_long_side=side,
         conf_threshold=cfg.confidence_threshold, merge=cfg.merge, max_pool_entries=pool,
+        max_scale_fit_residual=cfg.scale_fit_max_residual,
         keyframe_every=cfg.pool_keyframe_every, latency_budget_s=None, max_pending_windows=1,
         points=True, points_stride=cfg.cloud_pixel_stride)
     return StreamingReconstructor(model, rig, config, image_of=lambda item: item[1])
@@ -325,7 +327,7 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
     from wint3r_ros.data.make_bag import GROUND_TRUTH_TF_TOPIC, ground_truth_depth_topic
     from wint3r_ros.data.messages import array_from_image, rgb_from_image, transforms_from_tf_message
     from wint3r_ros.data.report import MetricsAccumulator
-    from wint3r_ros.model.runtime import load_reconstruction_model
+    from wint3r_ros.model.runtime import confidence_threshold_for, load_reconstruction_model
 
     cfg = config or ProcessConfig()
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -342,13 +344,16 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
                                 for n, t in zip(names, cfg.topics)])
     image_topics = [rig.camera(n).topic for n in names]
     base_frame = cfg.base_frame or rig.base_frame
-    weights = "given model"
+    weights, loaded = "given model", None
     if model is None:
-        model, side, weights = load_reconstruction_model(cfg.checkpoint, cfg.model_preset,
-                                                         cfg.device, cfg.precision, log=log)
-        side = input_long_side or cfg.input_long_side or side
+        loaded = load_reconstruction_model(cfg.checkpoint, cfg.model_preset, cfg.device,
+                                           cfg.precision, log=log)
+        model, weights = loaded.model, loaded.description
+        side = input_long_side or cfg.input_long_side or loaded.input_long_side
     else:
         side = input_long_side or cfg.input_long_side or 128
+    cfg = replace(cfg, confidence_threshold=confidence_threshold_for(cfg.confidence_threshold,
+                                                                      loaded))
     result = ProcessResult(out=out, metrics_path=None, weights=weights)
     timer = _Timer()
     timer.seconds["load_model"] = time.perf_counter() - t_start
@@ -605,8 +610,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="model input long side (default: the checkpoint card's)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--confidence-threshold", type=float, default=None,
-                        help="depth below this model confidence is NaN (default 1.5, as "
-                             "fusion_node)")
+                        help="depth below this model confidence is NaN (default 0: the "
+                             "checkpoint card's value, else 1.5, as fusion_node; 1: keep all)")
     parser.add_argument("--max-sets", type=int, default=0,
                         help="stop after this many synchronised sets (0: all)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -659,8 +664,9 @@ def run(args: argparse.Namespace) -> int:
     if result.metrics is not None:
         m = result.metrics
         if m["depth_frames"] == 0 and result.frames_out:
-            print(f"note: no depth pixel passed the confidence threshold "
-                  f"{cfg.confidence_threshold}; lower it with --confidence-threshold")
+            given = cfg.confidence_threshold or "of the checkpoint's card"
+            print(f"note: no depth pixel passed the confidence threshold {given}; lower it "
+                  f"with --confidence-threshold (1 keeps every pixel)")
 
         def f(x: Any) -> str:
             return "n/a" if x is None else f"{x:.3f}"

@@ -8,14 +8,19 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import torch
 
 from wint3r_ros.errors import CheckpointError, ConfigError
 
 __all__ = ["PRECISIONS", "resolve_device", "resolve_precision", "autocast", "prepare_model",
-           "maybe_compile", "load_reconstruction_model"]
+           "maybe_compile", "load_reconstruction_model", "LoadedModel", "confidence_threshold_for",
+           "DEFAULT_CONFIDENCE_THRESHOLD"]
+
+# Depth below this model confidence is left out when neither the user nor the checkpoint's card
+# says otherwise (confidence = 1 + exp(logit) >= 1, so any threshold <= 1 keeps every pixel).
+DEFAULT_CONFIDENCE_THRESHOLD = 1.5
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -93,11 +98,29 @@ def maybe_compile(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
     return model
 
 
+class LoadedModel(NamedTuple):
+    """What `load_reconstruction_model` gives: the model, its input long side (card or preset),
+    a description for logs, and the confidence threshold its card recommends (or the default)."""
+
+    model: Any
+    input_long_side: int
+    description: str
+    confidence_threshold: float
+
+
+def confidence_threshold_for(requested: float, loaded: LoadedModel | None) -> float:
+    """The threshold to use: `requested` when > 0, else the checkpoint's recommendation."""
+    if requested > 0:
+        return float(requested)
+    return loaded.confidence_threshold if loaded is not None else DEFAULT_CONFIDENCE_THRESHOLD
+
+
 def load_reconstruction_model(checkpoint: str, preset: str, device: str, precision: str,
-                              log: Any = None) -> tuple[Any, int, str]:
-    """(model, input long side from its card or the preset, description). Empty ``checkpoint``
-    with preset tiny: the package's tiny weights, or random weights with a loud warning when
-    the package has none."""
+                              log: Any = None) -> LoadedModel:
+    """Load the model for the nodes and process-bag. Empty ``checkpoint`` with preset tiny: the
+    package's tiny weights, or random weights with a loud warning when the package has none. A
+    card (``<checkpoint>.json`` beside the weights) gives the input size and the confidence
+    threshold the checkpoint was validated with."""
     from wint3r_ros.model.checkpoint import load_model
     from wint3r_ros.model.config import WinT3RConfig
     from wint3r_ros.model.network import WinT3R
@@ -118,18 +141,21 @@ def load_reconstruction_model(checkpoint: str, preset: str, device: str, precisi
             log("NO CHECKPOINT: the package has no trained tiny weights "
                 f"({TINY_CHECKPOINT} is missing) and checkpoint is empty; running a RANDOMLY "
                 "INITIALISED tiny model. Poses and depth are MEANINGLESS. Set checkpoint:=<file>.")
-        return model, default_side, "random tiny weights (outputs meaningless)"
+        return LoadedModel(model, default_side, "random tiny weights (outputs meaningless)",
+                           DEFAULT_CONFIDENCE_THRESHOLD)
     if not path.is_file():
         raise ConfigError(f"checkpoint {path} does not exist")
     try:
         model = load_model(path, config, device=device, precision=precision)
     except CheckpointError as err:
         raise ConfigError(f"checkpoint: {err}") from err
-    side = default_side
+    side, threshold = default_side, DEFAULT_CONFIDENCE_THRESHOLD
     card = path.with_suffix(".json")
     if card.is_file():
         try:
-            side = int(json.loads(card.read_text())["input_long_side"])
+            data = json.loads(card.read_text())
+            side = int(data["input_long_side"])
+            threshold = float(data.get("confidence_threshold", threshold))
         except (ValueError, KeyError, TypeError) as err:
             raise ConfigError(f"checkpoint card {card}: no readable input_long_side") from err
-    return model, side, str(path)
+    return LoadedModel(model, side, str(path), threshold)

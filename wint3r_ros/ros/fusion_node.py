@@ -41,7 +41,7 @@ from rclpy.node import Node
 
 from wint3r_ros.core import outputs
 from wint3r_ros.errors import CalibrationError, ConfigError, InputError, Wint3rError
-from wint3r_ros.model.runtime import load_reconstruction_model
+from wint3r_ros.model.runtime import confidence_threshold_for, load_reconstruction_model
 from wint3r_ros.ros import convert, diagnostics, qos
 from wint3r_ros.ros.batch import WindowAssembler, decode_window_batch
 from wint3r_ros.ros.params import ParamSpec, declare_parameters, set_parameters_callback, validate
@@ -70,9 +70,14 @@ FUSION_PARAMETERS: tuple[ParamSpec, ...] = (
               low=0, high=4096, rule=_multiple_of_16),
     ParamSpec("torch_threads", 0, "int", "CPU threads for torch (0: torch's default)",
               low=0, high=1024),
-    ParamSpec("confidence_threshold", 1.5, "float",
-              "Depth and cloud points below this model confidence are NaN / left out",
+    ParamSpec("confidence_threshold", 0.0, "float",
+              "Depth and cloud points below this model confidence (>= 1) are NaN / left out; "
+              "0: the checkpoint card's value (else 1.5); 1: keep every pixel",
               low=0.0, high=1e6, read_only=False),
+    ParamSpec("scale_fit_max_residual", 0.25, "float",
+              "A time step's rig fit (metric scale) is refused when its residual exceeds this share "
+              "of the rig's size: the model did not resolve the camera positions",
+              low=1e-6, high=1e6),
     ParamSpec("max_pool_tokens", 512, "int",
               "Bound on the camera token pool (frames); 0: unbounded (the authors' behaviour)",
               low=0, high=10_000_000),
@@ -148,18 +153,22 @@ class FusionNode(Node):
         self.model_state = "ok"
         if model is None:
             try:
-                model, side, what = load_reconstruction_model(
+                loaded = load_reconstruction_model(
                     p["checkpoint"], p["model_preset"], p["device"], p["precision"],
                     log=self.get_logger().error)
             except Wint3rError as err:
                 raise ConfigError(str(err)) from err
+            model, side, what = loaded.model, loaded.input_long_side, loaded.description
             if "meaningless" in what:
                 self.model_state = "degraded: random model weights, outputs are meaningless"
         else:
-            side, what = 128, f"given {type(model).__name__}"
+            side, what, loaded = 128, f"given {type(model).__name__}", None
         self.model = model
+        self._loaded = loaded
         self.input_long_side = p["input_long_side"] or side
-        self.get_logger().info(f"model: {what}; input long side {self.input_long_side} px")
+        self.get_logger().info(
+            f"model: {what}; input long side {self.input_long_side} px; confidence threshold "
+            f"{self._confidence_threshold(p)}")
 
         self._cond = threading.Condition()
         self._queue: deque = deque()
@@ -347,6 +356,10 @@ class FusionNode(Node):
             self.resets += 1
         self.get_logger().warning(f"reconstruction reset #{self.resets}: {reason}")
 
+    def _confidence_threshold(self, params: dict[str, Any]) -> float:
+        """confidence_threshold, or the checkpoint's recommendation when it is 0."""
+        return confidence_threshold_for(params["confidence_threshold"], self._loaded)
+
     def _ensure_engine(self, names: list[str], L: int, O: int, params: dict[str, Any]) -> None:
         from wint3r_ros.core.engine import EngineConfig, StreamingReconstructor
         from wint3r_ros.core.window import WindowConfig
@@ -370,10 +383,11 @@ class FusionNode(Node):
             pool = 2 * L * len(names)
         config = EngineConfig(
             window=WindowConfig(L, O, params["image_order"]), target_long_side=self.input_long_side,
-            conf_threshold=params["confidence_threshold"], merge=params["merge"],
+            conf_threshold=self._confidence_threshold(params), merge=params["merge"],
             max_pool_entries=pool, keyframe_every=params["pool_keyframe_every"],
             latency_budget_s=None, max_pending_windows=1, points=params["publish_cloud"],
-            points_stride=params["cloud_pixel_stride"])
+            points_stride=params["cloud_pixel_stride"],
+            max_scale_fit_residual=params["scale_fit_max_residual"])
         self.engine = StreamingReconstructor(self.model, rig, config,
                                              camera_names=None if rig is not None else names)
         self._engine_key = key
@@ -417,7 +431,7 @@ class FusionNode(Node):
             self._ratelog("bad_window", f"{err}; window dropped")
             return
         self.engine.config = replace(self.engine.config,
-                                     conf_threshold=params["confidence_threshold"])
+                                     conf_threshold=self._confidence_threshold(params))
         window = self._assembler.assemble(batch)
         for f in window.frames:
             self._stamps[f.key] = f.item.stamp_ns

@@ -22,8 +22,10 @@ __all__ = ["make_card", "main"]
 
 
 def make_card(run_dir: str | Path, metrics: str | Path, command: str, eval_command: str,
-              checkpoint_name: str = "tiny.safetensors") -> dict[str, Any]:
-    """The card as a dict (see the module docstring)."""
+              checkpoint_name: str = "tiny.safetensors",
+              confidence_threshold: float = 1.5) -> dict[str, Any]:
+    """The card as a dict (see the module docstring). confidence_threshold: the value the nodes
+    and process-bag use for this checkpoint when theirs is 0 (1 keeps every pixel)."""
     log = json.loads((Path(run_dir) / "log.json").read_text())
     report = json.loads(Path(metrics).read_text())
     train = log["config"]
@@ -35,6 +37,7 @@ def make_card(run_dir: str | Path, metrics: str | Path, command: str, eval_comma
         "model_config": log["model_config"],
         "model_config_hash": log["model_config_hash"],
         "input_long_side": data["input_long_side"],
+        "confidence_threshold": confidence_threshold,
         "window": {"size": data["window_size"], "overlap": data["window_overlap"]},
         "trained_on": {"rig_cameras": data["num_cameras"],
                        "image": f"{data['width']}x{data['height']}",
@@ -64,9 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", required=True, help="the training command, as run")
     parser.add_argument("--eval-command", required=True, help="the evaluation command, as run")
     parser.add_argument("--checkpoint-name", default="tiny.safetensors")
+    parser.add_argument("--confidence-threshold", type=float, default=1.5,
+                        help="default depth confidence threshold for this checkpoint")
     args = parser.parse_args(argv)
     card = make_card(args.run_dir, args.metrics, args.command, args.eval_command,
-                     args.checkpoint_name)
+                     args.checkpoint_name, args.confidence_threshold)
     args.out.write_text(json.dumps(card, indent=1) + "\n")
     return 0
 
