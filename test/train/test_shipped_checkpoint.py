@@ -37,3 +37,13 @@ def test_shipped_checkpoint_beats_both_baselines_on_held_out_scenes():
     assert s["frames"] == 20 * 24
     assert s["model"]["abs_rel"] < s["baselines"]["constant_median_depth"]["abs_rel"]
     assert s["model"]["ate"] < s["baselines"]["static_pose"]["ate"]
+
+
+def test_default_model_takes_its_input_size_and_confidence_threshold_from_the_card():
+    from wint3r_ros.model.runtime import confidence_threshold_for, load_reconstruction_model
+
+    loaded = load_reconstruction_model("", "tiny", "cpu", "fp32")
+    assert loaded.description == str(TINY_CHECKPOINT)
+    assert loaded.input_long_side == tiny_card()["input_long_side"] == 128
+    assert loaded.confidence_threshold == tiny_card()["confidence_threshold"]
+    assert confidence_threshold_for(0.0, loaded) == tiny_card()["confidence_threshold"]
