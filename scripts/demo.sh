@@ -76,7 +76,7 @@ T_START=$(date +%s)
 
 WEIGHTS=$(python -c 'from wint3r_ros.weights import TINY_CHECKPOINT as t; print("trained" if t.is_file() else "none")')
 if [ "$WEIGHTS" = trained ]; then
-  WEIGHTS_NOTE="shipped tiny checkpoint (small model trained 12 min on synthetic scenes: numbers show the pipeline works, not accuracy)"
+  WEIGHTS_NOTE="shipped tiny checkpoint (a small model trained 46 min on 1-camera synthetic scenes: the numbers show the pipeline works, not accuracy)"
 else
   WEIGHTS_NOTE="UNTRAINED: random weights, the numbers are MEANINGLESS"
 fi
@@ -92,7 +92,7 @@ python -m wint3r_ros.ros.sync_node --ros-args --params-file config/rig.yaml \
   -p rig_file:="$RIG" -p use_sim_time:=true > "$LOGS/sync_node.log" 2>&1 &
 PIDS+=($!)
 python -m wint3r_ros.ros.fusion_node --ros-args --params-file config/wint3r.yaml \
-  -p rig_file:="$RIG" -p use_sim_time:=true -p confidence_threshold:=1.0 \
+  -p rig_file:="$RIG" -p use_sim_time:=true \
   -p queue_size:=100 -p latency_budget:=0.0 -r "~/windows:=/sync_node/windows" \
   > "$LOGS/fusion_node.log" 2>&1 &
 PIDS+=($!)
