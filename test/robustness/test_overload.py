@@ -18,15 +18,11 @@ import torch  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rcl_interfaces.srv import GetParameters  # noqa: E402
 
-from fixtures.cameras import NAMES, texture, write_rig  # noqa: E402
-from fixtures.graph import fusion_overrides, random_tiny_model  # noqa: E402
+from fixtures.cameras import write_rig  # noqa: E402
+from fixtures.graph import fusion_overrides, random_tiny_model, window_batches  # noqa: E402
 
-from wint3r_ros.core.window import WindowConfig  # noqa: E402
 from wint3r_ros.msg import ReconstructionStatus, WindowBatch  # noqa: E402
-from wint3r_ros.ros import convert as cv  # noqa: E402
 from wint3r_ros.ros import qos  # noqa: E402
-from wint3r_ros.ros.batch import build_window_batch  # noqa: E402
-from wint3r_ros.ros.frontend import SyncFrontEnd, SyncSettings  # noqa: E402
 from wint3r_ros.ros.fusion_node import FusionNode  # noqa: E402
 
 torch.set_num_threads(1)
@@ -54,19 +50,8 @@ class SlowModel:
 
 
 def _batches(n_windows: int) -> list:
-    front = SyncFrontEnd(list(NAMES), SyncSettings(slop=0.01, window=WindowConfig(4, 2)))
-    out, k = [], 0
-    while len(out) < n_windows:
-        for c in range(3):
-            ns = 5_000_000_000 + k * 50_000_000 + c * 1000
-            img = cv.image_from_array(texture(c, k, 64, 48), "rgb8", ns, f"{NAMES[c]}_optical_frame")
-            for w in front.add(c, ns, img):
-                out.append(build_window_batch(w.window, index=w.index, epoch=w.epoch, overlap=2,
-                                              base_frame="base_link",
-                                              frame_ids=[f"{n}_optical_frame" for n in NAMES],
-                                              camera_infos=[]))
-        k += 1
-    return out[:n_windows]
+    # window k is complete at set 2k + 3 (L = 4, O = 2); a set every 50 ms
+    return window_batches(2 * n_windows + 2, 50_000_000)[:n_windows]
 
 
 def test_fusion_node_under_overload_stays_responsive_and_drops_counted_whole_windows(

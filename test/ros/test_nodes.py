@@ -20,14 +20,11 @@ from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
 from fixtures.cameras import NAMES, SyntheticCameras, texture, write_rig  # noqa: E402
-from fixtures.graph import (Recorder, fusion_overrides, make_graph, play,  # noqa: E402
+from fixtures.graph import (Recorder, fusion_overrides, make_graph, play, window_batches,  # noqa: E402
                             random_tiny_model, record_all, spin_until, sync_overrides)
 
-from wint3r_ros.core.window import WindowConfig  # noqa: E402
 from wint3r_ros.errors import ConfigError  # noqa: E402
 from wint3r_ros.ros import convert as cv  # noqa: E402
-from wint3r_ros.ros.batch import build_window_batch  # noqa: E402
-from wint3r_ros.ros.frontend import SyncFrontEnd, SyncSettings  # noqa: E402
 from wint3r_ros.ros.fusion_node import FusionNode  # noqa: E402
 from wint3r_ros.core.outputs import BASE_FROM_OPTICAL  # noqa: E402
 from wint3r_ros.ros.sync_node import SyncNode  # noqa: E402
@@ -61,18 +58,7 @@ class BlockingModel:
 
 
 def _batches(n_sets: int = 10):
-    front = SyncFrontEnd(list(NAMES), SyncSettings(slop=0.01, window=WindowConfig(4, 2)))
-    out = []
-    for k in range(n_sets):
-        for c in range(3):
-            ns = 5_000_000_000 + k * 100_000_000 + c * 1000
-            msg = cv.image_from_array(texture(c, k, 64, 48), "rgb8", ns, f"{NAMES[c]}_optical_frame")
-            for w in front.add(c, ns, msg):
-                out.append(build_window_batch(w.window, index=w.index, epoch=w.epoch, overlap=2,
-                                              base_frame="base_link",
-                                              frame_ids=[f"{n}_optical_frame" for n in NAMES],
-                                              camera_infos=[]))
-    return out
+    return window_batches(n_sets)
 
 
 def test_full_fusion_queue_drops_the_oldest_and_the_budget_drops_stale_windows(
