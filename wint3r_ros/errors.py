@@ -5,7 +5,11 @@ act on them without a traceback; the CLI prints them in one line.
 """
 from __future__ import annotations
 
+import dataclasses
+from typing import Any, Iterable
+
 __all__ = [
+    "reject_unknown_fields",
     "Wint3rError",
     "ConfigError",
     "CheckpointError",
@@ -47,3 +51,12 @@ class InputError(Wint3rError, ValueError):
 
 class EnvironmentProblem(Wint3rError):
     """The runtime environment lacks something (ROS, generated messages, torch)."""
+
+
+def reject_unknown_fields(cls: type, keys: Iterable[Any], what: str) -> None:
+    """Raise a ConfigError naming the keys that are not fields of dataclass `cls` (and the known
+    ones), so a misspelt YAML key is an error instead of a silently ignored setting."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(str(k) for k in set(keys) - names)
+    if unknown:
+        raise ConfigError(f"{what}: unknown setting(s) {unknown}; known: {sorted(names)}")

@@ -72,7 +72,7 @@ def test_authors_kwargs_reject_unknown_and_unsupported_arguments():
         WinT3RConfig.from_authors_kwargs({"bogus": 1})
     with pytest.raises(ConfigError, match="head_type"):
         WinT3RConfig.from_authors_kwargs({"head_type": "dpt"})
-    with pytest.raises(ConfigError, match="unknown WinT3RConfig field"):
+    with pytest.raises(ConfigError, match="WinT3RConfig: unknown setting"):
         WinT3RConfig.from_dict({"nope": 1})
     with pytest.raises(ConfigError, match="unknown model preset"):
         WinT3RConfig.preset("huge")

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from wint3r_ros.errors import ConfigError
+from wint3r_ros.errors import ConfigError, reject_unknown_fields
 
 __all__ = ["WinT3RConfig", "ENC_ROPE_MODES"]
 
@@ -152,10 +152,7 @@ class WinT3RConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "WinT3RConfig":
         """Inverse of `to_dict`; unknown keys are a ConfigError naming them."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown WinT3RConfig field(s) {unknown}")
+        reject_unknown_fields(cls, data, "WinT3RConfig")
         return cls(**dict(data))
 
     def replace(self, **changes: Any) -> "WinT3RConfig":

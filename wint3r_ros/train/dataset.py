@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from wint3r_ros.core.window import WindowBuilder, WindowConfig
-from wint3r_ros.errors import ConfigError, InputError
+from wint3r_ros.errors import ConfigError, InputError, reject_unknown_fields
 from wint3r_ros.model.pose import pose_enc_from_world_from_cam
 from wint3r_ros.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess
 
@@ -122,10 +122,7 @@ class DataConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DataConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown data setting(s) {unknown}; known: {sorted(names)}")
+        reject_unknown_fields(cls, data, "data")
         return cls(**dict(data))
 
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import torch
 
-from wint3r_ros.errors import ConfigError
+from wint3r_ros.errors import ConfigError, reject_unknown_fields
 from wint3r_ros.train.dataset import Clip
 from wint3r_ros.train.forward import ClipOutput
 from wint3r_ros.train import losses
@@ -53,10 +53,7 @@ class LossWeights:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "LossWeights":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown loss setting(s) {unknown}; known: {sorted(names)}")
+        reject_unknown_fields(cls, data, "loss")
         return cls(**{k: float(v) for k, v in data.items()})
 
 

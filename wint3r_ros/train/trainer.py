@@ -28,7 +28,7 @@ import torch
 import yaml
 
 from wint3r_ros.core.window import WindowConfig
-from wint3r_ros.errors import CheckpointError, ConfigError
+from wint3r_ros.errors import CheckpointError, ConfigError, reject_unknown_fields
 from wint3r_ros.model.checkpoint import load_state_dict_into, read_checkpoint, save_checkpoint
 from wint3r_ros.model.config import WinT3RConfig
 from wint3r_ros.train.dataset import ClipDataset, DataConfig, SceneCache, epoch_order, split_seeds
@@ -92,10 +92,7 @@ def _check_types(cls: type, data: Any, where: str) -> dict[str, Any]:
 
 def _from_mapping(cls: type, data: Mapping[str, Any] | None, where: str) -> Any:
     data = _check_types(cls, data, where)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {unknown}; known: {sorted(names)}")
+    reject_unknown_fields(cls, data, where)
     try:
         return cls(**data)
     except TypeError as err:
