@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 
-from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from ament_index_python.packages import (PackageNotFoundError, get_package_prefix,
+                                        get_package_share_directory)
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -56,10 +56,18 @@ def generate_launch_description() -> LaunchDescription:
         # fusion_node reads the windows that sync_node publishes on ~/windows.
         remappings=[("~/windows", "sync_node/windows")],
     )
-    rviz = Node(
-        package="rviz2", executable="rviz2", name="rviz2", output="screen",
-        arguments=["-d", os.path.join(share, "config", "wint3r.rviz")],
-        parameters=[{"use_sim_time": use_sim_time}],
-        condition=IfCondition(LaunchConfiguration("rviz")),
-    )
-    return LaunchDescription([*args, sync_node, fusion_node, rviz])
+    def rviz(context: LaunchContext) -> list:
+        """RViz when asked for, or one clear line when rviz2 is not installed (instead of an
+        exception that stops the launch half-way and leaves the started nodes orphaned)."""
+        if LaunchConfiguration("rviz").perform(context).lower() not in ("true", "1", "yes"):
+            return []
+        try:
+            get_package_prefix("rviz2")
+        except PackageNotFoundError:
+            return [LogInfo(msg="rviz:=true but the rviz2 package is not installed "
+                                "(apt install ros-$ROS_DISTRO-rviz2); running without RViz")]
+        return [Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
+                     arguments=["-d", os.path.join(share, "config", "wint3r.rviz")],
+                     parameters=[{"use_sim_time": use_sim_time}])]
+
+    return LaunchDescription([*args, sync_node, fusion_node, OpaqueFunction(function=rviz)])

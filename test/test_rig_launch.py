@@ -84,7 +84,10 @@ class TestOutputsAppear(unittest.TestCase):
                                  reliable)
         try:
             end = time.monotonic() + float(os.environ.get("WINT3R_LAUNCH_TIMEOUT", "120"))
-            while time.monotonic() < end and not all(got.values()):
+            def done() -> bool:  # status is periodic: wait for one sent after frames came out
+                return all(got.values()) and got["status"][-1].frames_out > 0
+
+            while time.monotonic() < end and not done():
                 rclpy.spin_once(node, timeout_sec=0.1)
             missing = [k for k, v in got.items() if not v]
             self.assertFalse(missing, f"no message on: {missing}")
