@@ -3,7 +3,9 @@ publishing, TF, depth and status appear; every process exits cleanly at shutdown
 
 Runs wherever launch_testing is installed (a ROS 2 install: `colcon test`, or `pytest` with
 the launch_testing plugin); skipped, with the reason, where it is not (the PyPI-wheel set-up
-has no launch_testing wheel).
+has no launch_testing wheel). Run it directly with `launch_test test/test_rig_launch.py`; Jazzy's
+launch_testing pytest plugin needs the pytest of a ROS install (7.x), it does not load under
+pytest >= 8.
 """
 from __future__ import annotations
 
