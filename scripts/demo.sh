@@ -57,7 +57,7 @@ stop() {  # stop one child politely (SIGTERM: background children of a script ig
 }
 
 step() {  # run a step as a child and wait for it: a signal to this script reaches the trap at once
-  "$@" &
+  "$@" <&0 &  # keep stdin (a here-document): a background command's stdin is /dev/null otherwise
   local pid=$! rc=0
   PIDS+=("$pid")
   wait "$pid" || rc=$?

@@ -93,6 +93,40 @@ def test_full_fusion_queue_drops_the_oldest_and_the_budget_drops_stale_windows(
         node.destroy_node()
 
 
+def test_held_frames_are_published_when_the_windows_stop_and_never_twice(
+        rclpy_context, tiny_model, tmp_path):
+    rig = write_rig(tmp_path / "rig.yaml")
+    node = FusionNode(context=rclpy_context, model=tiny_model,
+                      parameter_overrides=fusion_overrides(rig, hold_timeout=0.5))
+    published = []
+    real = node._publish_results
+    node._publish_results = lambda results, *a: (published.extend(
+        (r.set_index, r.camera_index) for r in results), real(results, *a))
+
+    def wait_for(frames_out: int) -> dict:
+        end = time.monotonic() + 30
+        while node.status_values()["frames_out"] < frames_out and time.monotonic() < end:
+            time.sleep(0.05)
+        return node.status_values()
+
+    try:
+        batches = window_batches(12)  # 5 windows: sets 0-3, 2-5, 4-7, 6-9, 8-11
+        assert len(batches) == 5
+        for b in batches[:4]:
+            node._on_batch(b)
+        # sets 0-7 come out with the windows; 8 and 9 wait for a window that does not come,
+        # and are published hold_timeout after the last one instead of being lost
+        v = wait_for(30)
+        assert (v["windows"], v["frames_out"]) == (4, 30)
+        # the stream goes on after all: sets 8, 9 are not published again, 10, 11 follow
+        node._on_batch(batches[4])
+        v = wait_for(36)
+        assert (v["windows"], v["frames_out"]) == (5, 36)
+        assert sorted(published) == [(k, c) for k in range(12) for c in range(3)]
+    finally:
+        node.destroy_node()
+
+
 def test_sync_node_works_under_a_multithreaded_executor(rclpy_context, tmp_path):
     rig = write_rig(tmp_path / "rig.yaml")
     sync = SyncNode(context=rclpy_context, parameter_overrides=sync_overrides(rig))

@@ -391,7 +391,14 @@ class StreamingReconstructor:
         held = sorted(self._held.values(), key=lambda p: (p.frame.set_index, p.frame.camera_index))
         self._held.clear()
         out.extend(self._publish(p, merged=False) for p in held)
+        if held:  # if the stream goes on after all, the next window must not publish them again
+            self._published.append({p.frame.key for p in held})
         return out
+
+    @property
+    def held_frames(self) -> int:
+        """Frames waiting for the next window (the merge rule); `flush` publishes them."""
+        return len(self._held)
 
     # --------------------------------------------------------------------------- inference
     def run(self, window: Window) -> list[FrameResult]:

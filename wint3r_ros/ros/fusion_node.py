@@ -90,6 +90,10 @@ FUSION_PARAMETERS: tuple[ParamSpec, ...] = (
               choices=("time", "camera")),
     ParamSpec("queue_size", 2, "int", "Windows waiting for the model (full: the oldest is dropped)",
               low=1, high=1000),
+    ParamSpec("hold_timeout", 2.0, "float",
+              "Publish the frames held for the next window's merge when no window has come for "
+              "this long (wall time, s: the end of a bag, stopped cameras); 0: never",
+              low=0.0, high=3600.0, read_only=False),
     ParamSpec("latency_budget", 1.0, "float",
               "Drop a window older than this (stream time, s) than the newest one received; 0: never",
               low=0.0, high=1e6, read_only=False),
@@ -174,6 +178,7 @@ class FusionNode(Node):
         self._queue: deque = deque()
         self._stop = threading.Event()
         self._pending_reset: str | None = None
+        self._last_flushable: tuple[float, Any, list[str]] | None = None  # (wall time, batch, frame ids)
         self._newest_ns = 0
         self.drops = {r: 0 for r in DROP_REASONS}
         self.frames_in = 0
@@ -315,7 +320,9 @@ class FusionNode(Node):
         while not self._stop.is_set():
             with self._cond:
                 while not self._queue and self._pending_reset is None and not self._stop.is_set():
-                    self._cond.wait(0.5)
+                    if self._flush_due():
+                        break
+                    self._cond.wait(0.25)
                 if self._stop.is_set():
                     return
                 reset, self._pending_reset = self._pending_reset, None
@@ -328,6 +335,8 @@ class FusionNode(Node):
                 if item is not None:
                     with torch.inference_mode():
                         self._process(item[0], item[1], newest, params)
+                elif self._flush_due():
+                    self._flush_held(params)
             except Exception as err:  # keep the node alive; report and count
                 if self._stop.is_set() or not self.context.ok():
                     return  # shutting down: publishers are gone
@@ -338,6 +347,26 @@ class FusionNode(Node):
                     import traceback
 
                     self.get_logger().debug(traceback.format_exc())
+
+    def _flush_due(self) -> bool:
+        """Frames are held for a next window that has not come for hold_timeout (wall) seconds."""
+        timeout = self.p["hold_timeout"]
+        return (timeout > 0 and self.engine is not None and self.engine.held_frames > 0
+                and self._last_flushable is not None
+                and time.monotonic() - self._last_flushable[0] > timeout)
+
+    def _flush_held(self, params: dict[str, Any]) -> None:
+        """Publish the held frames (end of a bag, stopped cameras) instead of losing them."""
+        _, batch, frame_ids = self._last_flushable
+        results = self.engine.flush()
+        self._last_flushable = None
+        self._publish_results(results, batch, frame_ids, params)
+        with self._cond:
+            self.frames_out += len(results)
+            self._status_fresh = True
+        self.get_logger().info(f"published {len(results)} held frame(s): no window for "
+                               f"{params['hold_timeout']} s")
+        self.status_pub.publish(self._status_msg())
 
     def _reset(self, reason: str) -> None:
         """Start a new reconstruction; frames held by the old one are dropped (old timeline)."""
@@ -350,6 +379,7 @@ class FusionNode(Node):
         self._path.clear()
         self._last_base = None
         self._last_batch_ns = None
+        self._last_flushable = None
         self._epoch = None  # the next window starts the new stream, whatever its epoch
         self._stamps.clear()
         with self._cond:
@@ -459,6 +489,7 @@ class FusionNode(Node):
             self._fps.add(len(results))
             self._last_window = (batch.window_index, stamp_ns)
             self._status_fresh = True
+        self._last_flushable = (done, batch, frame_ids)  # worker thread only
         self.status_pub.publish(self._status_msg())
 
     # -------------------------------------------------------------------------- publishing
