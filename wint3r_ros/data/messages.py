@@ -23,6 +23,7 @@ from wint3r_ros.errors import CalibrationError, InputError
 __all__ = [
     "PROJECT_MSG_DEFINITIONS",
     "IMAGE_ENCODINGS",
+    "check_image_layout",
     "project_typestore",
     "msg_class",
     "time_from_ns",
@@ -182,14 +183,11 @@ def image_from_array(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: 
         data=a.view(np.uint8).reshape(-1))
 
 
-def array_from_image(msg: Any, topic: str = "") -> np.ndarray:
-    """The pixels of a sensor_msgs/Image as [H, W] or [H, W, C] in the encoding's dtype
-    (native byte order; row padding removed; may share memory with the message, so copy before
-    writing into it). Checks encoding, step and data size."""
+def check_image_layout(msg: Any, topic: str = "") -> tuple[np.ndarray, int, int, int, int]:
+    """Check an Image of a known encoding: positive size, step >= one row, data == step x
+    height bytes. Returns (data as flat uint8, height, width, step, row bytes); InputError
+    naming the topic otherwise."""
     enc = str(msg.encoding)
-    if enc not in IMAGE_ENCODINGS:
-        raise InputError(f"{_where(topic)}: unsupported image encoding {enc!r} "
-                         f"(supported: {', '.join(IMAGE_ENCODINGS)})")
     dtype, channels = IMAGE_ENCODINGS[enc]
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     row = width * channels * dtype.itemsize
@@ -204,6 +202,19 @@ def array_from_image(msg: Any, topic: str = "") -> np.ndarray:
     if buf.size != step * height:
         raise InputError(f"{_where(topic)}: data has {buf.size} bytes, expected step x height = "
                          f"{step} x {height} = {step * height} ({width}x{height} {enc})")
+    return buf, height, width, step, row
+
+
+def array_from_image(msg: Any, topic: str = "") -> np.ndarray:
+    """The pixels of a sensor_msgs/Image as [H, W] or [H, W, C] in the encoding's dtype
+    (native byte order; row padding removed; may share memory with the message, so copy before
+    writing into it). Checks encoding, step and data size."""
+    enc = str(msg.encoding)
+    if enc not in IMAGE_ENCODINGS:
+        raise InputError(f"{_where(topic)}: unsupported image encoding {enc!r} "
+                         f"(supported: {', '.join(IMAGE_ENCODINGS)})")
+    dtype, channels = IMAGE_ENCODINGS[enc]
+    buf, height, width, step, row = check_image_layout(msg, topic)
     rows = buf.reshape(height, step)[:, :row]
     order = ">" if int(msg.is_bigendian) else "<"
     pixels = np.ascontiguousarray(rows).view(dtype.newbyteorder(order))

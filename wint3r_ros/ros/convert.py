@@ -125,35 +125,29 @@ def image_from_array(array_: np.ndarray, encoding: str, stamp: Any, frame_id: st
 def check_image(msg: Any, topic: str = "", encodings: Sequence[str] = INPUT_ENCODINGS) -> None:
     """Raise InputError unless ``msg`` is a well-formed image of one of ``encodings``
     (known encoding, positive size, step >= one row, data == step x height bytes)."""
+    _check_encoding(msg, topic, encodings)
+    _m.check_image_layout(msg, topic)
+
+
+def _check_encoding(msg: Any, topic: str, encodings: Sequence[str]) -> None:
     enc = str(msg.encoding)
     if enc not in encodings:
         raise InputError(f"{_where(topic)}: image encoding {enc!r} is not supported "
                          f"(use one of {', '.join(encodings)})")
-    dtype, channels = IMAGE_ENCODINGS[enc]
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    row = width * channels * dtype.itemsize
-    if height <= 0 or width <= 0:
-        raise InputError(f"{_where(topic)}: image size {width}x{height} is empty")
-    if step < row:
-        raise InputError(f"{_where(topic)}: step {step} is smaller than a row of {width} px "
-                         f"{enc} ({row} bytes)")
-    if len(msg.data) != step * height:
-        raise InputError(f"{_where(topic)}: data has {len(msg.data)} bytes, expected step x "
-                         f"height = {step} x {height} = {step * height} ({width}x{height} {enc})")
 
 
 def array_from_image(msg: Any, topic: str = "") -> np.ndarray:
     """Pixels of an Image as [H, W] or [H, W, C] in the encoding's dtype (row padding removed,
     native byte order; may share memory with the message). Checks encoding, step and size."""
-    check_image(msg, topic, tuple(IMAGE_ENCODINGS))
-    return _m.array_from_image(msg, topic)
+    _check_encoding(msg, topic, tuple(IMAGE_ENCODINGS))
+    return _m.array_from_image(msg, topic)  # checks the layout
 
 
 def rgb_from_image(msg: Any, topic: str = "") -> np.ndarray:
     """[H, W, 3] uint8 RGB of an input image (what the model consumes): grey is repeated,
     mono16 keeps its high byte, alpha is dropped, BGR is reordered."""
-    check_image(msg, topic)
-    return _m.rgb_from_image(msg, topic)
+    _check_encoding(msg, topic, INPUT_ENCODINGS)
+    return _m.rgb_from_image(msg, topic)  # checks the layout
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,8 +163,8 @@ def compressed_from_image(msg: Any, quality: int = 90, topic: str = "") -> Any:
     if not 1 <= int(quality) <= 100:
         raise InputError(f"JPEG quality {quality} must lie in [1, 100]")
     enc = str(msg.encoding)
-    check_image(msg, topic)
-    a = _m.array_from_image(msg, topic)
+    _check_encoding(msg, topic, INPUT_ENCODINGS)
+    a = _m.array_from_image(msg, topic)  # checks the layout
     if enc == "mono16":
         a, packed = (a >> 8).astype(np.uint8), "mono8"
     elif enc == "mono8":
