@@ -262,12 +262,17 @@ def plot_trajectory(acc: MetricsAccumulator, path: str | Path, title: str = "") 
     ax1.set_ylabel("position error after alignment (m)")
     ax1.set_title("absolute trajectory error")
     ax1.grid(alpha=0.3)
+    return _save(fig, path, title, dpi=100)
+
+
+def _save(fig: Any, path: str | Path, title: str, dpi: int) -> Path:
+    """Title, lay out, write and close a figure."""
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
     return path
 
 
@@ -303,13 +308,7 @@ def plot_depth(rows: Sequence[tuple[str, np.ndarray | None, np.ndarray, np.ndarr
                 im = ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax)
                 fig.colorbar(im, ax=ax, fraction=0.035)
             ax.set_title(f"{label}: {name}" if c == 0 else name, fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path, title, dpi=90)
 
 
 def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray | None = None) -> Path:
