@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from wint3r_ros.calib.board import Board, _canonical_order, detect_corners, parse_board, to_gray
+from wint3r_ros.calib.board import (NO_BOARD, Board, _canonical_order, find_corners, parse_board,
+                                   to_gray)
 from wint3r_ros.calib.synthetic import project_corners, render_view
 from wint3r_ros.core.calibration import Camera
 from wint3r_ros.errors import CalibrationError
@@ -75,10 +76,34 @@ def test_symmetric_board_starts_nearest_the_top_left() -> None:
         assert uv[1, 0] > uv[0, 0]   # rows run left to right
 
 
-def test_no_board_gives_none(board) -> None:
-    assert detect_corners(np.full((480, 640), 128, np.uint8), board) is None
+def detect_corners(gray: np.ndarray, board: Board) -> np.ndarray | None:
+    uv, why = find_corners(gray, board)
+    assert (uv is None) == (why is not None)
+    return uv
+
+
+def test_no_board_says_so(board) -> None:
+    assert find_corners(np.full((480, 640), 128, np.uint8), board) == (None, NO_BOARD)
     noise = np.random.default_rng(0).integers(0, 255, (480, 640)).astype(np.uint8)
-    assert detect_corners(noise, board) is None
+    assert find_corners(noise, board) == (None, NO_BOARD)
+
+
+def test_a_view_whose_square_colours_do_not_decide_the_order_is_dropped(board) -> None:
+    """The order comes from the inner squares' colours; where they do not say which end is
+    corner 0 (here: every square the same grey) the view is refused, not guessed."""
+    T = _facing(board, 0.0, distance=0.8)
+    truth = project_corners(CAM, T, board)
+    flat = np.full((CAM.height, CAM.width), 128, np.uint8)
+    assert _canonical_order(flat, truth.copy(), board) is None
+    gray = render_view(CAM, T, board, rng=np.random.default_rng(4))
+    # Half the squares repainted with the other colour: a split vote.
+    grid = truth.reshape(board.rows, board.cols, 2)
+    for j in range(board.rows - 1):
+        for i in range((board.cols - 1) // 2):
+            quad = np.array([grid[j, i], grid[j, i + 1], grid[j + 1, i + 1], grid[j + 1, i]])
+            cv2.fillConvexPoly(gray, np.round(quad).astype(np.int32),
+                               235 if (i + j) % 2 == 0 else 25)
+    assert _canonical_order(gray, truth.copy(), board) is None
 
 
 def test_board_object_points_are_rows_of_cols_corners(board) -> None:

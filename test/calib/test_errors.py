@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from wint3r_ros.calib.board import AMBIGUOUS_ORDER
 from wint3r_ros.calib.detect import detect_frames
 from wint3r_ros.calib.fit import FitOptions
 from wint3r_ros.calib.pipeline import CalibrateConfig, calibrate
@@ -107,6 +108,20 @@ def test_no_board_found_is_named_and_fatal_under_strict(detected2, board) -> Non
         assert "cam0/blank.png" in lenient.report["images_without_board"]
     finally:
         det.no_board.pop()
+
+
+def test_views_dropped_for_an_ambiguous_corner_order_are_counted_and_named(detected2,
+                                                                         board) -> None:
+    _, det = detected2
+    det.dropped.append((1, "cam1/turned.png", AMBIGUOUS_ORDER))
+    try:
+        result = calibrate(det, CalibrateConfig(board))
+    finally:
+        det.dropped.pop()
+    assert result.report["views_dropped"] == [
+        {"camera": "cam1", "image": "cam1/turned.png", "reason": "ambiguous corner order"}]
+    assert "1 board view(s) dropped, their corner order was ambiguous (the squares' colours " \
+           "did not say which end is corner 0): cam1/turned.png" in result.warnings
 
 
 def test_a_camera_that_never_sees_the_board_is_an_error(rendered2, board) -> None:

@@ -5,12 +5,15 @@ squares) with square side ``square`` metres. Corner k sits at board coordinates
 ``(k % cols, k // cols) * square`` (z = 0): rows of ``cols`` corners.
 
 OpenCV may return the corners of one board starting from any of its four outer corners, which
-would make two cameras disagree about the board pose. `detect_corners` therefore puts them in a
+would make two cameras disagree about the board pose. `find_corners` therefore puts them in a
 canonical order: right-handed in the image (row direction x column direction points into the
-scene), and, on a board whose ``cols + rows`` is odd, starting at the corner whose outer diagonal
-square is dark. A board with ``cols + rows`` even looks the same after a half turn; there the
-order starting nearest the image's top-left is used, which is consistent only while the cameras
-are roughly upright with respect to each other (`Board.symmetric` says when).
+scene), and, on a board whose ``cols + rows`` is odd, such that the inner square between corners
+0, 1, cols and cols + 1 is dark. Every inner square votes (its colour against its parity), so the
+order survives lens distortion, blur and boards whose outer squares are cut by the border; a view
+where the vote is split is dropped rather than guessed. A board with ``cols + rows`` even looks
+the same after a half turn (`Board.symmetric`); there the order starting nearest the image's
+top-left is used, and the fit (calib.fit) turns a view by half a turn where that makes it agree
+with the other cameras.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import numpy as np
 
 from wint3r_ros.errors import CalibrationError
 
-__all__ = ["Board", "parse_board", "detect_corners", "to_gray"]
+__all__ = ["Board", "parse_board", "find_corners", "to_gray", "NO_BOARD", "AMBIGUOUS_ORDER"]
 
 
 @dataclass(frozen=True)
@@ -90,18 +93,33 @@ def to_gray(image: np.ndarray, source: str = "image") -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def _patch_mean(gray: np.ndarray, xy: np.ndarray, radius: int) -> float:
+def _square_values(gray: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Mean intensity [rows-1, cols-1] at the centre of every inner square of ``grid``
+    [rows, cols, 2] (each square is bounded by four detected corners: nothing is extrapolated,
+    so neither lens distortion nor the board's border can move a sample off its square)."""
     h, w = gray.shape
-    x, y = int(round(xy[0])), int(round(xy[1]))
-    x0, x1 = max(0, x - radius), min(w, x + radius + 1)
-    y0, y1 = max(0, y - radius), min(h, y + radius + 1)
-    if x0 >= x1 or y0 >= y1:
-        return float("nan")
-    return float(gray[y0:y1, x0:x1].mean())
+    quads = np.stack([grid[:-1, :-1], grid[:-1, 1:], grid[1:, 1:], grid[1:, :-1]], axis=2)
+    centres = quads.mean(axis=2)
+    sides = np.linalg.norm(quads - np.roll(quads, 1, axis=2), axis=3).min(axis=2)
+    out = np.full(centres.shape[:2], np.nan)
+    for j in range(centres.shape[0]):
+        for i in range(centres.shape[1]):
+            x, y = centres[j, i]
+            r = max(1, int(sides[j, i] / 5))
+            x0, x1 = max(0, int(round(x)) - r), min(w, int(round(x)) + r + 1)
+            y0, y1 = max(0, int(round(y)) - r), min(h, int(round(y)) + r + 1)
+            if x0 < x1 and y0 < y1:
+                out[j, i] = gray[y0:y1, x0:x1].mean()
+    return out
 
 
-def _canonical_order(gray: np.ndarray, corners: np.ndarray, board: Board) -> np.ndarray:
-    """Reorder detected corners [M, 2] into the board's canonical order (module docstring)."""
+#: Fraction of inner squares whose colour must agree with one of the two half-turn orders.
+ORDER_AGREEMENT = 0.8
+
+
+def _canonical_order(gray: np.ndarray, corners: np.ndarray, board: Board) -> np.ndarray | None:
+    """Reorder detected corners [M, 2] into the board's canonical order (module docstring);
+    None when the squares' colours do not say which end is which (an ambiguous view)."""
     grid = corners.reshape(board.rows, board.cols, 2)
     d_row = grid[0, -1] - grid[0, 0]
     d_col = grid[-1, 0] - grid[0, 0]
@@ -111,24 +129,34 @@ def _canonical_order(gray: np.ndarray, corners: np.ndarray, board: Board) -> np.
     if board.symmetric:
         first, last = flat[0], flat[-1]
         return flat[::-1].copy() if last.sum() < first.sum() else flat.copy()
-    # The outer squares diagonal from the first and last corners have different colours.
-    obj = board.object_points()[:, :2] / board.square
-    H, _ = cv2.findHomography(obj, flat)
-    if H is None:
+    # Square (i, j) between corners (i, j) and (i + 1, j + 1) is dark when i + j is even. A
+    # half turn maps square (i, j) to (cols - 2 - i, rows - 2 - j), which flips that parity on a
+    # board with cols + rows odd, so every inner square votes for one of the two orders.
+    values = _square_values(gray, grid)
+    ok = np.isfinite(values)
+    if ok.sum() < 4:
+        return None
+    j, i = np.nonzero(ok)
+    dark = (i + j) % 2 == 0
+    v = values[ok]
+    agree = float(np.mean((v < np.median(v)) == dark))
+    if agree >= ORDER_AGREEMENT:
         return flat.copy()
-    probes = np.array([[[-0.5, -0.5]], [[board.cols - 0.5, board.rows - 0.5]]])
-    img_probes = cv2.perspectiveTransform(probes, H).reshape(2, 2)
-    # Sample well inside the square: a third of the local square size.
-    side = float(np.linalg.norm(flat[1] - flat[0]))
-    radius = max(1, int(side / 6))
-    a, b = (_patch_mean(gray, p, radius) for p in img_probes)
-    if np.isfinite(a) and np.isfinite(b) and b < a:
+    if agree <= 1.0 - ORDER_AGREEMENT:
         return flat[::-1].copy()
-    return flat.copy()
+    return None
 
 
-def detect_corners(gray: np.ndarray, board: Board, *, use_sb: bool = False) -> np.ndarray | None:
-    """Sub-pixel inner corners [M, 2] float64 in canonical order, or None if no board is found.
+NO_BOARD = "no board"
+AMBIGUOUS_ORDER = "ambiguous corner order"
+
+
+def find_corners(gray: np.ndarray, board: Board, *,
+                 use_sb: bool = False) -> tuple[np.ndarray | None, str | None]:
+    """(sub-pixel inner corners [M, 2] float64 in canonical order, None), or (None, why):
+    `NO_BOARD`, or `AMBIGUOUS_ORDER` when the board was found but its squares' colours do not
+    say which of its ends is corner 0 (such a view is dropped: fitting it could turn the board
+    by half a turn in one camera only).
 
     Tries ``cv2.findChessboardCorners`` with adaptive thresholding, then with a plain global
     threshold (which finds some steeply tilted boards the first misses), refines with
@@ -155,5 +183,6 @@ def detect_corners(gray: np.ndarray, board: Board, *, use_sb: bool = False) -> n
             gray, pattern, flags=cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_EXHAUSTIVE
             | cv2.CALIB_CB_ACCURACY)
     if not found or corners is None:
-        return None
-    return _canonical_order(gray, corners.reshape(-1, 2).astype(np.float64), board)
+        return None, NO_BOARD
+    ordered = _canonical_order(gray, corners.reshape(-1, 2).astype(np.float64), board)
+    return (ordered, None) if ordered is not None else (None, AMBIGUOUS_ORDER)

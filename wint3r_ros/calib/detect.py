@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from wint3r_ros.calib.board import Board, detect_corners
+from wint3r_ros.calib.board import NO_BOARD, Board, find_corners
 from wint3r_ros.calib.sources import Frame
 from wint3r_ros.errors import CalibrationError
 
@@ -24,7 +24,9 @@ class Detections:
 
     ``corners[f][c]`` is [M, 2] float64 pixels or None (no image, or no board in it);
     ``sources[f][c]`` names the image; ``image_sizes[c]`` is (width, height).
-    ``no_board`` lists (camera, image) where no board was found (those are None in ``corners``).
+    ``no_board`` lists (camera, image) where no board was found and ``dropped`` (camera, image,
+    reason) where one was found but not kept (an ambiguous corner order); both are None in
+    ``corners``.
     """
 
     camera_names: list[str]
@@ -34,6 +36,7 @@ class Detections:
     sources: list[list[str | None]]
     no_board: list[tuple[int, str]] = field(default_factory=list)
     images_seen: list[int] = field(default_factory=list)   # per camera
+    dropped: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def num_cameras(self) -> int:
@@ -85,9 +88,11 @@ def detect_frames(frames: Iterable[Frame], board: Board, camera_names: Sequence[
                     f"camera {camera_names[c]}: image {src} is {w}x{h} but {first_source[c]} "
                     f"is {sw}x{sh}; all images of one camera must have the same size")
             det.images_seen[c] += 1
-            corners = detect_corners(img, board, use_sb=use_sb)
-            if corners is None:
+            corners, why = find_corners(img, board, use_sb=use_sb)
+            if why == NO_BOARD:
                 det.no_board.append((c, str(src)))
+            elif why is not None:
+                det.dropped.append((c, str(src), why))
             row.append(corners)
         if any(c is not None for c in row):
             det.keys.append(frame.key)

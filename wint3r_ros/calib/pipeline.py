@@ -61,14 +61,24 @@ def _check_boards(det: Detections, strict: bool) -> list[str]:
                 f"camera {name}: no board found in any of its {det.images_seen[c]} image(s)"
                 f"{example}; check that --board counts INNER corners (COLSxROWS) and that the "
                 f"whole board is visible")
+    notes = []
+    if det.dropped:
+        dropped = [src for _, src, _ in det.dropped]
+        notes.append(f"{len(dropped)} board view(s) dropped, their corner order was ambiguous "
+                     f"(the squares' colours did not say which end is corner 0): "
+                     f"{_shown(dropped)}")
     if not det.no_board:
-        return []
+        return notes
     images = [src for _, src in det.no_board]
-    shown = ", ".join(images[:5]) + (" ..." if len(images) > 5 else "")
     if strict:
         raise CalibrationError(f"no board found in image {images[0]} ({len(images)} image(s) "
-                               f"without a board: {shown}); remove them or run without --strict")
-    return [f"no board found in {len(images)} image(s), skipped: {shown}"]
+                               f"without a board: {_shown(images)}); remove them or run without "
+                               f"--strict")
+    return notes + [f"no board found in {len(images)} image(s), skipped: {_shown(images)}"]
+
+
+def _shown(items: list[str], limit: int = 5) -> str:
+    return ", ".join(items[:limit]) + (" ..." if len(items) > limit else "")
 
 
 def _camera_report(rig: Rig, det: Detections, c: int) -> dict[str, Any]:
@@ -183,6 +193,8 @@ def _report_head(mode: str, config: CalibrateConfig, det: Detections) -> dict[st
                        "min_board_area": config.thresholds.min_board_area},
         "sets": len(det.keys),
         "images_without_board": [src for _, src in det.no_board],
+        "views_dropped": [{"camera": det.camera_names[c], "image": src, "reason": why}
+                          for c, src, why in det.dropped],
     }
 
 
