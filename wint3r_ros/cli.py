@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("wint3r_ros.ros.record", "record live topics into a rosbag2 (mcap or sqlite3)"),
     "make-bag": ("wint3r_ros.data.make_bag", "record a synthetic N-camera rig with ground truth into a rosbag2"),
     "process-bag": ("wint3r_ros.data.process_bag", "run the pipeline on a rosbag2, no DDS: an outputs bag (+ metrics with ground truth)"),
+    "recover-bag": ("wint3r_ros.data.recover", "copy what an interrupted (killed) recording or output left into a complete rosbag2"),
     "report": ("wint3r_ros.data.report", "score an outputs bag against make-bag ground truth: metrics JSON, plots, PLY"),
     "calibrate": ("wint3r_ros.calib.command", "calibrate a rig from checkerboard images"),
     "convert-checkpoint": ("wint3r_ros.model.convert", "convert a WinT3R checkpoint to safetensors with its config"),

@@ -9,6 +9,8 @@ import dataclasses
 from typing import Any, Iterable
 
 __all__ = [
+    "brief",
+    "MAX_MESSAGE_CHARS",
     "reject_unknown_fields",
     "Wint3rError",
     "ConfigError",
@@ -21,8 +23,45 @@ __all__ = [
 ]
 
 
+MAX_MESSAGE_CHARS = 2000
+
+
+def brief(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` (``str`` for exceptions) cut to about ``limit`` characters, for messages.
+
+    Error messages quote the offending value; this keeps a huge or deeply nested value (a whole
+    YAML subtree, a long string) from turning one error line into megabytes. Only the first few
+    items of a container are looked at, so the cost is bounded too.
+    """
+    text = str(value) if isinstance(value, BaseException) else _bounded_repr(value, limit)
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text)} chars)"
+    return text
+
+
+def _bounded_repr(value: Any, limit: int) -> str:
+    """A repr whose nesting and lengths are bounded (reprlib), so formatting is cheap."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother = 3, limit, limit
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = 8
+    return r.repr(value)
+
+
 class Wint3rError(Exception):
-    """Base of every error the package raises on purpose."""
+    """Base of every error the package raises on purpose.
+
+    The message is capped at ``MAX_MESSAGE_CHARS`` characters: whatever a caller formatted into
+    it, a printed error stays one readable line.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        if args and isinstance(args[0], str) and len(args[0]) > MAX_MESSAGE_CHARS:
+            cut = args[0]
+            args = (f"{cut[:MAX_MESSAGE_CHARS]}... (message cut, {len(cut)} chars)",
+                    *args[1:])
+        super().__init__(*args)
 
 
 class ConfigError(Wint3rError, ValueError):

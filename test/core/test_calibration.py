@@ -25,6 +25,7 @@ from wint3r_ros.core.calibration import (
     save_rig,
 )
 from wint3r_ros.errors import CalibrationError
+from wint3r_ros.yaml_io import dump_yaml
 
 
 def _rot(axis: str, deg: float) -> np.ndarray:
@@ -283,7 +284,7 @@ def _kalibr_dict() -> tuple[dict, np.ndarray, np.ndarray]:
 def test_kalibr_camchain_import_chains_extrinsics(tmp_path: Path) -> None:
     data, T10, T21 = _kalibr_dict()
     path = tmp_path / "camchain.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(dump_yaml(data))
     rig = load_kalibr_camchain(path, name="euroc")
     assert rig.name == "euroc" and rig.base_frame == "rig_base"
     assert rig.camera_names == ["cam0", "cam1", "cam2"]

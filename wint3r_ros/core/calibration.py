@@ -52,7 +52,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-import yaml
 
 from wint3r_ros.errors import CalibrationError
 
@@ -488,20 +487,16 @@ def _numbers(value: Any, where: str, shape: tuple[int, ...] | None) -> np.ndarra
 
 
 def _read_yaml(path: str | Path, what: str) -> Any:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise CalibrationError(f"{path}: cannot read {what}: {err.strerror or err}") from err
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise CalibrationError(f"{path}: not valid YAML ({what}): {err}") from err
+    from wint3r_ros.yaml_io import load_yaml
+
+    return load_yaml(path, what, error=CalibrationError)
 
 
 def _write_yaml(data: Any, path: str | Path, header: str = "") -> None:
     path = Path(path)
-    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    from wint3r_ros.yaml_io import dump_yaml
+
+    text = dump_yaml(data, sort_keys=False, default_flow_style=None, width=100)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(header + text)

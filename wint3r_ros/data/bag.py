@@ -7,22 +7,35 @@ recorders log a message when it arrives, not when it was captured). `BagWriter` 
 the package's own messages) and offered QoS profiles per topic (transient local for
 ``/tf_static``), and it always closes the bag, so what was written before an exception or
 Ctrl-C stays a valid bag. A missing, corrupt or truncated bag raises `BagError` with its path.
+
+Interrupted outputs. While a `BagWriter` is open its directory holds a file ``INCOMPLETE``
+(the reason inside); a clean `close()` removes it, a close after an exception leaves it with
+the reason, and SIGKILL / the OOM killer / a full disk leave it too. Data reaches the disk at
+least every ``flush_every_s`` (1 s): the mcap writer closes its chunk, the sqlite3 writer
+commits. So a killed writer leaves every message older than about a second in complete mcap
+chunks or committed rows; `recover_bag` (``wint3r-ros recover-bag``) copies them into a new,
+complete bag. `BagReader` reads a closed bag marked incomplete (``incomplete`` says why) and
+refuses a bag that cannot be read without recovery with a message that says how to recover it.
 """
 from __future__ import annotations
 
 import contextlib
 import heapq
 import itertools
+import os
+import shutil
 import signal
 import sqlite3
 import struct
 import threading
+import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from wint3r_ros.data.messages import project_typestore
-from wint3r_ros.errors import BagError, ConfigError
+from wint3r_ros.errors import BagError, ConfigError, brief
 
 __all__ = [
     "STORAGE_FORMATS",
@@ -37,11 +50,16 @@ __all__ = [
     "QOS_TF_STATIC",
     "TF_STATIC_TOPIC",
     "sigterm_as_interrupt",
+    "INCOMPLETE_MARKER",
+    "incomplete_reason",
+    "recover_bag",
 ]
 
 STORAGE_FORMATS = ("mcap", "sqlite3")
 TF_STATIC_TOPIC = "/tf_static"
 _INFINITE = (9223372036, 854775807)     # rmw's "infinite" duration, as ros2 bag writes it
+INCOMPLETE_MARKER = "INCOMPLETE"        # in a bag directory while it is written (see above)
+_MAX_LOG_TIME = 2**63 - 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,16 +106,53 @@ class BagMessage(NamedTuple):
     msg: Any
 
 
+# Errors that mean "this file is not a readable bag", raised by rosbags or the libraries under
+# it: its own errors, the YAML of metadata.yaml, apsw (rosbags reads sqlite3 through it) and the
+# decompressors, plus the plain errors a corrupt length or offset produces while decoding.
+_LIBRARY_MODULES = ("rosbags", "ruamel", "apsw", "lz4", "zstd", "backports.zstd",
+                    "compression.zstd", "_zstd")
+
+
 def _is_rosbags_error(err: BaseException) -> bool:
-    return type(err).__module__.startswith(("rosbags", "ruamel")) or isinstance(
+    return type(err).__module__.startswith(_LIBRARY_MODULES) or isinstance(
         err, (sqlite3.Error, struct.error, EOFError, UnicodeDecodeError, KeyError, IndexError,
-              ValueError, AssertionError, OSError))
+              ValueError, AssertionError, OSError, OverflowError, MemoryError, TypeError))
+
+
+def _storage_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.suffix in (".mcap", ".db3"))
 
 
 def _storage_file(path: Path) -> Path | None:
     """A bag directory without metadata.yaml (the recorder was killed): its one storage file."""
-    files = sorted(p for p in path.iterdir() if p.suffix in (".mcap", ".db3"))
+    files = _storage_files(path)
     return files[0] if len(files) == 1 else None
+
+
+def incomplete_reason(path: str | Path) -> str | None:
+    """Why the bag at ``path`` is incomplete, or None when it was closed cleanly.
+
+    Incomplete: its writer left the ``INCOMPLETE`` marker (interrupted, failed, or still
+    writing), or it is a directory with a storage file and no metadata.yaml (a recorder killed
+    before closing, ours or ``ros2 bag record``'s)."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    marker = path / INCOMPLETE_MARKER
+    if marker.exists():
+        try:
+            text = marker.read_text(errors="replace")[:300].strip()
+        except OSError:
+            text = ""
+        return text or "its writer did not finish"
+    if not (path / "metadata.yaml").exists() and _storage_files(path):
+        return "it has no metadata.yaml (the recorder was stopped before closing it)"
+    return None
+
+
+def _recover_hint(path: Path) -> str:
+    return (f"`wint3r-ros recover-bag {path} {path}.recovered` copies every message that "
+            f"reached the disk into a new, complete bag")
 
 
 class BagReader:
@@ -105,16 +160,20 @@ class BagReader:
 
     ``path`` is the bag directory (or one ``.mcap`` / ``.db3`` file). A directory whose
     metadata.yaml is missing but that holds one storage file (a recording that was killed) is
-    read from that file. Errors raise `BagError` naming the path.
+    read from that file. Errors raise `BagError` naming the path. ``incomplete`` is None for a
+    bag that was closed cleanly, else the reason (see `incomplete_reason`); a killed mcap
+    recording cannot be read in place and is refused with the `recover_bag` command to run.
     """
 
     def __init__(self, path: str | Path) -> None:
         from rosbags.highlevel import AnyReader
 
         self.path = Path(path)
+        self._reader = None
         if not self.path.exists():
             raise BagError(f"bag {self.path} does not exist")
         target = self.path
+        self.incomplete = incomplete_reason(self.path)
         if self.path.is_dir() and not (self.path / "metadata.yaml").exists():
             target = _storage_file(self.path)
             if target is None:
@@ -122,13 +181,17 @@ class BagReader:
                                f"storage file: not a rosbag2")
         self._typestore = project_typestore()
         try:
-            self._reader = AnyReader([target], default_typestore=self._typestore)
-            self._reader.open()
+            reader = AnyReader([target], default_typestore=self._typestore)
+            reader.open()
         except Exception as err:
-            if _is_rosbags_error(err):
-                raise BagError(f"bag {self.path} cannot be opened (corrupt, truncated or not a "
-                               f"rosbag2): {err}") from err
-            raise
+            if not _is_rosbags_error(err):
+                raise
+            if self.incomplete:
+                raise BagError(f"bag {self.path} is incomplete ({self.incomplete}) and cannot "
+                               f"be read as it is: {_recover_hint(self.path)}") from err
+            raise BagError(f"bag {self.path} cannot be opened (corrupt, truncated or not a "
+                           f"rosbag2): {brief(err, 200)}") from err
+        self._reader = reader
         self._stamped: dict[str, bool] = {}
         self.messages_read = 0
         self.late_messages = 0
@@ -153,6 +216,11 @@ class BagReader:
     def topics(self) -> dict[str, str]:
         """topic -> message type, for every topic in the bag."""
         return {c.topic: c.msgtype for c in self._reader.connections}
+
+    @property
+    def connections(self) -> list[Any]:
+        """rosbags connections: ``topic``, ``msgtype``, ``ext.offered_qos_profiles``."""
+        return list(self._reader.connections)
 
     def message_count(self, topic: str) -> int:
         """Number of messages on ``topic`` (from the bag's index)."""
@@ -236,8 +304,32 @@ class BagReader:
             raise
         except Exception as err:
             if _is_rosbags_error(err):
+                hint = f"; {_recover_hint(self.path)}" if self.incomplete else ""
                 raise BagError(f"bag {self.path} is corrupt or truncated: reading failed after "
-                               f"{self.messages_read} messages: {type(err).__name__}: {err}"
+                               f"{self.messages_read} messages: {type(err).__name__}: "
+                               f"{brief(err, 200)}{hint}") from err
+            raise
+
+    def raw_messages(self, topics: Sequence[str] | None = None
+                     ) -> Iterator[tuple[Any, int, bytes]]:
+        """(connection, log time, serialized bytes) in log-time order, not deserialized; the
+        connection has ``topic``, ``msgtype`` and ``ext.offered_qos_profiles``. Read errors
+        raise `BagError` as in `messages`."""
+        if self._reader is None:
+            raise BagError(f"bag {self.path} is closed")
+        if topics is not None:
+            self._check_topics(topics)
+        connections = [c for c in self._reader.connections
+                       if topics is None or c.topic in set(topics)]
+        count = 0
+        try:
+            for conn, log_time, raw in self._reader.messages(connections=connections):
+                count += 1
+                yield conn, int(log_time), raw
+        except Exception as err:
+            if _is_rosbags_error(err):
+                raise BagError(f"bag {self.path} is corrupt or truncated: reading failed after "
+                               f"{count} messages: {type(err).__name__}: {brief(err, 200)}"
                                ) from err
             raise
 
@@ -292,33 +384,68 @@ class BagWriter:
     """Writes a new rosbag2 (``storage`` mcap or sqlite3) with definitions and QoS per topic.
 
     Use as a context manager: the bag is closed (metadata written) even when the block raises,
-    so messages written so far stay readable. Topics are added on first write with
-    `default_qos`, or explicitly with `add_topic`.
+    so messages written so far stay readable; a block that raised leaves the bag marked
+    incomplete (the ``INCOMPLETE`` file says why). Topics are added on first write with
+    `default_qos`, or explicitly with `add_topic`. Every ``flush_every_s`` seconds what was
+    written reaches the disk (mcap: the chunk is closed and flushed; sqlite3: a commit), so a
+    killed writer loses at most that much. ``replace_incomplete``: an existing bag at ``path``
+    that an interrupted writer left incomplete is removed first (outputs that a rerun
+    reproduces); any other existing path is refused.
     """
 
     def __init__(self, path: str | Path, storage: str = "mcap", *,
-                 custom_data: dict[str, str] | None = None, typestore: Any = None) -> None:
+                 custom_data: dict[str, str] | None = None, typestore: Any = None,
+                 flush_every_s: float = 1.0, replace_incomplete: bool = False) -> None:
         from rosbags.rosbag2 import StoragePlugin, Writer
 
         if storage not in STORAGE_FORMATS:
             raise ConfigError(f"bag storage must be one of {STORAGE_FORMATS}, got {storage!r}")
         self.path = Path(path)
-        if self.path.exists():
-            raise BagError(f"output bag {self.path} already exists; choose a new path or "
-                           f"remove it")
+        self._writer = None
+        self.replaced: str | None = None
+        if self.path.exists() or self.path.is_symlink():
+            reason = incomplete_reason(self.path)
+            if reason is None or not replace_incomplete:
+                what = f"is incomplete ({reason}); recover it ({_recover_hint(self.path)}) " \
+                       f"or remove it" if reason else "already exists; choose a new path or " \
+                       "remove it"
+                raise BagError(f"output bag {self.path} {what}")
+            self._remove_incomplete(reason)
         self.storage = storage
         self.typestore = typestore or project_typestore()
+        self.flush_every_s = float(flush_every_s)
         plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = Writer(self.path, version=9, storage_plugin=plugin)
-        for key, value in (custom_data or {}).items():
-            self._writer.set_custom_data(key, value)
         try:
-            self._writer.open()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            writer = Writer(self.path, version=9, storage_plugin=plugin)
+            for key, value in (custom_data or {}).items():
+                writer.set_custom_data(key, value)
+            writer.open()
+            (self.path / INCOMPLETE_MARKER).write_text(
+                f"being written by process {os.getpid()} since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')}; if that process is gone it was "
+                f"killed\n")
         except Exception as err:
-            raise BagError(f"cannot create bag {self.path}: {err}") from err
+            if isinstance(err, OSError) or type(err).__module__.startswith("rosbags"):
+                raise BagError(f"cannot create bag {self.path}: "
+                               f"{getattr(err, 'strerror', None) or brief(err, 200)}") from err
+            raise
+        self._writer = writer
+        self._last_flush = time.monotonic()
         self._topics: dict[str, _Topic] = {}
+        self._deferred: list[tuple[str, Any]] = []
         self.counts: dict[str, int] = {}
+
+    def _remove_incomplete(self, reason: str) -> None:
+        """Delete a bag directory an interrupted writer left behind (bag files only)."""
+        allowed = {".mcap", ".db3", ".yaml", ".tmp", ".db3-journal", ".db3-wal", ".db3-shm"}
+        if not self.path.is_dir() or any(
+                p.is_dir() or (p.name != INCOMPLETE_MARKER and not any(
+                    p.name.endswith(x) for x in allowed)) for p in self.path.iterdir()):
+            raise BagError(f"output bag {self.path} is incomplete ({reason}) but holds other "
+                           f"files; remove it yourself")
+        shutil.rmtree(self.path)
+        self.replaced = reason
 
     def add_topic(self, topic: str, msgtype: str, qos: Any | Sequence[Any] | None = None) -> None:
         """Declare ``topic`` with its type and offered QoS (one ``Qos`` or a list)."""
@@ -353,33 +480,100 @@ class BagWriter:
                            f"{self._topics[topic].msgtype}, got a {msgtype}")
         self.write_raw(topic, self.typestore.serialize_cdr(msg, msgtype), log_time_ns)
 
+    def write_with_next(self, topic: str, msg: Any) -> None:
+        """Write ``msg`` (e.g. ``/tf_static``) at the log time of the next message written, so
+        the bag's time span is that of its data (a message at log time 0 makes a bag span 56
+        years, and players sleep that long). Unless another message follows, it is written at
+        close, at log time 0."""
+        msgtype = getattr(msg, "__msgtype__", None)
+        if topic not in self._topics and msgtype is not None:
+            self.add_topic(topic, msgtype)
+        self._deferred.append((topic, msg))
+
     def write_raw(self, topic: str, data: bytes | memoryview, log_time_ns: int) -> None:
-        """Write an already CDR-serialized message on a declared topic."""
+        """Write an already CDR-serialized message on a declared topic.
+
+        A log time outside rosbag2's range (unsigned nanoseconds since 1970: a negative stamp)
+        is refused here, before it reaches the storage, whose index it would break."""
         if self._writer is None:
             raise BagError(f"bag {self.path} is closed")
         if topic not in self._topics:
             raise BagError(f"bag {self.path}: topic {topic} was not added (add_topic first)")
-        self._writer.write(self._topics[topic].connection, int(log_time_ns), data)
-        self.counts[topic] += 1
+        t = int(log_time_ns)
+        if not 0 <= t <= _MAX_LOG_TIME:
+            raise BagError(f"bag {self.path}: topic {topic}: log time {t} ns is outside "
+                           f"rosbag2's range (0 .. 2^63-1 ns since 1970); a negative stamp "
+                           f"(a clock before 1970) cannot be stored")
+        while self._deferred:
+            d_topic, d_msg = self._deferred.pop(0)
+            self.write(d_topic, d_msg, t)
+        try:
+            self._writer.write(self._topics[topic].connection, t, data)
+            self.counts[topic] += 1
+            if time.monotonic() - self._last_flush >= self.flush_every_s:
+                self.flush()
+        except OSError as err:
+            raise BagError(f"bag {self.path}: writing failed: {err.strerror or err}; the bag "
+                           f"is incomplete") from err
 
-    def close(self) -> None:
-        """Finish the bag: storage index and metadata.yaml (idempotent)."""
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            try:
-                writer.close()
-            except Exception as err:
-                raise BagError(f"bag {self.path}: closing failed: {err}") from err
+    def flush(self) -> None:
+        """Put everything written so far on disk (mcap: close the chunk; sqlite3: commit)."""
+        storage = getattr(self._writer, "storage", None)
+        if storage is None:
+            return
+        if hasattr(storage, "close_chunk"):
+            if storage.chunk.bio.tell():
+                storage.close_chunk()
+            storage.bio.flush()
+        elif hasattr(storage, "conn"):
+            storage.conn.commit()
+        self._last_flush = time.monotonic()
+
+    def close(self, complete: bool = True, reason: str = "") -> None:
+        """Finish the bag: storage index and metadata.yaml (idempotent). ``complete`` False
+        leaves the ``INCOMPLETE`` marker with ``reason``: the bag is valid but partial."""
+        if self._writer is None:
+            return
+        marker = self.path / INCOMPLETE_MARKER
+        try:
+            while self._deferred:   # nothing followed them
+                d_topic, d_msg = self._deferred.pop(0)
+                self.write(d_topic, d_msg, 0)
+        finally:
+            writer, self._writer = self._writer, None
+        try:
+            writer.close()
+        except Exception as err:
+            with contextlib.suppress(Exception):
+                writer.abort()
+            with contextlib.suppress(OSError):
+                marker.write_text(f"closing failed: {brief(err, 200)}\n")
+            raise BagError(f"bag {self.path}: closing failed: {brief(err, 200)}; the bag is "
+                           f"marked incomplete") from err
+        try:
+            if complete:
+                marker.unlink(missing_ok=True)
+            else:
+                marker.write_text(f"{reason or 'interrupted'}; the bag holds "
+                                  f"{sum(self.counts.values())} messages written before\n")
+        except OSError as err:
+            raise BagError(f"bag {self.path}: cannot update {marker.name}: "
+                           f"{err.strerror or err}") from err
 
     def __enter__(self) -> "BagWriter":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            what = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else \
+                f"stopped by {exc_type.__name__}: {brief(exc, 160)}"
+            self.close(complete=False, reason=what)
 
     def __del__(self) -> None:  # a writer dropped without close() still leaves a valid bag
         try:
-            self.close()
+            self.close(complete=False, reason="its writer was dropped without being closed")
         except Exception:
             pass
 
@@ -400,3 +594,239 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# --------------------------------------------------------------------------------------------
+# Recovering what an interrupted writer left
+
+
+_MCAP_MAGIC = b"\x89MCAP0\r\n"
+_MAX_CHUNK = 1 << 30           # a decompressed chunk larger than this is treated as corrupt
+
+
+class _Buf:
+    """Little-endian fields of one mcap record; running past its end raises struct.error."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def take(self, fmt: str) -> Any:
+        value = struct.unpack_from("<" + fmt, self.data, self.pos)
+        self.pos += struct.calcsize("<" + fmt)
+        return value[0] if len(value) == 1 else value
+
+    def bytes(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise struct.error("field runs past the end of its record")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def string(self) -> str:
+        return self.bytes(self.take("I")).decode("utf-8")
+
+
+def _decompress(data: bytes, compression: str, size: int) -> bytes:
+    if size > _MAX_CHUNK:
+        raise ValueError(f"chunk claims {size} bytes")
+    if compression == "":
+        return data
+    if compression == "zstd":
+        try:
+            from compression import zstd
+        except ImportError:
+            from backports import zstd
+        return zstd.ZstdDecompressor().decompress(data, max_length=size)
+    if compression == "lz4":
+        import lz4.frame
+
+        return lz4.frame.LZ4FrameDecompressor().decompress(data, max_length=size)
+    raise ValueError(f"unknown chunk compression {compression!r}")
+
+
+def _mcap_records(f: Any, size: int) -> Iterator[tuple[int, bytes]]:
+    """(opcode, body) of each complete top-level record; stops at the first cut one."""
+    while True:
+        head = f.read(9)
+        if len(head) < 9:
+            return
+        op, n = struct.unpack("<BQ", head)
+        if n > size - f.tell():
+            return
+        body = f.read(n)
+        if len(body) < n:
+            return
+        yield op, body
+
+
+def _mcap_scan(path: Path) -> Iterator[tuple[str, Any]]:
+    """Schemas, channels and messages of an mcap file, in file order, without its summary.
+
+    Yields ("schema", (id, name, encoding, text)), ("channel", (id, schema_id, topic,
+    metadata)) and ("message", (channel_id, log_time, data)). Stops at the first record that is
+    cut or malformed (where the writer was killed): everything before it is complete."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        if f.read(8) != _MCAP_MAGIC:
+            raise BagError(f"{path} is not an mcap file")
+        for op, body in _mcap_records(f, size):
+            try:
+                if op == 0x06:                          # chunk: its records, decompressed
+                    b = _Buf(body)
+                    _start, _end, usize, crc = b.take("QQQI")
+                    compression = b.string()
+                    data = _decompress(b.bytes(b.take("Q")), compression, usize)
+                    if len(data) != usize or (crc and zlib.crc32(data) != crc):
+                        return
+                    records = list(_inner_records(data))
+                else:
+                    records = [(op, body)]
+                for rop, rbody in records:
+                    item = _mcap_item(rop, rbody)
+                    if item is not None:
+                        yield item
+            except (struct.error, ValueError, UnicodeDecodeError, OSError, RuntimeError):
+                return
+            except Exception as err:   # the decompressors' own errors
+                if _is_rosbags_error(err):
+                    return
+                raise
+            if op in (0x02, 0x0F):                      # footer / data end: the rest is index
+                return
+
+
+def _inner_records(data: bytes) -> Iterator[tuple[int, bytes]]:
+    pos = 0
+    while pos + 9 <= len(data):
+        op, n = struct.unpack_from("<BQ", data, pos)
+        if pos + 9 + n > len(data):
+            raise ValueError("record runs past the end of its chunk")
+        yield op, data[pos + 9:pos + 9 + n]
+        pos += 9 + n
+
+
+def _mcap_item(op: int, body: bytes) -> tuple[str, Any] | None:
+    b = _Buf(body)
+    if op == 0x03:
+        sid = b.take("H")
+        name, encoding = b.string(), b.string()
+        return "schema", (sid, name, encoding, b.bytes(b.take("I")).decode("utf-8"))
+    if op == 0x04:
+        cid, sid = b.take("HH")
+        topic, _encoding = b.string(), b.string()
+        meta = _Buf(b.bytes(b.take("I")))
+        metadata = {}
+        while meta.pos < len(meta.data):
+            key = meta.string()
+            metadata[key] = meta.string()
+        return "channel", (cid, sid, topic, metadata)
+    if op == 0x05:
+        cid, _seq, log_time, _pub = b.take("HIQQ")
+        return "message", (cid, log_time, body[b.pos:])
+    return None
+
+
+def _parse_qos(text: str) -> list[Any]:
+    from rosbags.rosbag2.metadata import parse_qos
+
+    try:
+        return parse_qos(text)
+    except Exception:
+        return []
+
+
+def recover_bag(source: str | Path, out: str | Path, *,
+                log: Any = None) -> dict[str, Any]:
+    """Copy every message of an interrupted or damaged bag that reached the disk into a new
+    bag at ``out`` (same storage format). Returns ``{"messages", "topics": {topic: count},
+    "start_ns", "end_ns", "skipped": {topic: reason}}``.
+
+    A bag that opens normally (a killed sqlite3 recording: every committed row; a closed bag
+    marked incomplete) is copied message by message; an mcap file without its summary (a
+    killed mcap recording) is read record by record up to the first incomplete one."""
+    source, out = Path(source), Path(out)
+    if not source.exists():
+        raise BagError(f"bag {source} does not exist")
+    files = _storage_files(source) if source.is_dir() else [source]
+    if len(files) != 1:
+        raise BagError(f"{source}: expected one .mcap or .db3 storage file, found "
+                       f"{[p.name for p in files]}")
+    storage = "mcap" if files[0].suffix == ".mcap" else "sqlite3"
+    stats: dict[str, Any] = {"messages": 0, "topics": {}, "start_ns": None, "end_ns": None,
+                             "skipped": {}}
+
+    def count(topic: str, t: int) -> None:
+        stats["messages"] += 1
+        stats["topics"][topic] = stats["topics"].get(topic, 0) + 1
+        stats["start_ns"] = t if stats["start_ns"] is None else min(stats["start_ns"], t)
+        stats["end_ns"] = t if stats["end_ns"] is None else max(stats["end_ns"], t)
+
+    target = source if (source / "metadata.yaml").exists() else files[0]
+    try:
+        reader: BagReader | None = BagReader(target)
+    except BagError:
+        if storage != "mcap":
+            raise
+        reader = None
+    try:
+        custom = reader.custom_data if reader is not None else {}
+        with BagWriter(out, storage, custom_data=custom) as writer:
+            if reader is not None:
+                for conn in reader._reader.connections:
+                    _add_recovered_topic(writer, conn.topic, conn.msgtype, conn.msgdef.data,
+                                         getattr(conn.ext, "offered_qos_profiles", []) or [],
+                                         stats["skipped"])
+                for conn, t, raw in reader.raw_messages():
+                    if conn.topic in writer._topics:
+                        writer.write_raw(conn.topic, raw, t)
+                        count(conn.topic, t)
+            else:
+                _copy_mcap_records(files[0], writer, count, stats["skipped"])
+    finally:
+        if reader is not None:
+            reader.close()
+    if log is not None:
+        for topic, why in stats["skipped"].items():
+            log(f"recover-bag: {topic} not recovered: {why}")
+    return stats
+
+
+def _copy_mcap_records(path: Path, writer: BagWriter, count: Any,
+                       skipped: dict[str, str]) -> None:
+    schemas: dict[int, tuple[str, str]] = {}
+    channels: dict[int, str] = {}
+    for kind, item in _mcap_scan(path):
+        if kind == "schema":
+            schemas[item[0]] = (item[1], item[3])
+        elif kind == "channel":
+            cid, sid, topic, meta = item
+            name, text = schemas.get(sid, ("", ""))
+            if _add_recovered_topic(writer, topic, name, text,
+                                    _parse_qos(meta.get("offered_qos_profiles", "")), skipped):
+                channels[cid] = topic
+        elif item[0] in channels:
+            writer.write_raw(channels[item[0]], item[2], item[1])
+            count(channels[item[0]], item[1])
+
+
+def _add_recovered_topic(writer: BagWriter, topic: str, msgtype: str, msgdef: str,
+                         qos: list[Any], skipped: dict[str, str]) -> bool:
+    """Declare a recovered topic; a type neither our typestore nor its stored definition can
+    describe is skipped with the reason."""
+    if topic in writer._topics:
+        return True
+    if msgtype not in writer.typestore.fielddefs and msgdef:
+        from rosbags.typesys import get_types_from_msg
+
+        try:
+            writer.typestore.register(get_types_from_msg(msgdef, msgtype))
+        except Exception as err:
+            skipped[topic] = f"type {msgtype} has a definition rosbags cannot parse: " \
+                             f"{brief(err, 120)}"
+            return False
+    try:
+        writer.add_topic(topic, msgtype, qos or None)
+    except BagError as err:
+        skipped[topic] = str(err)
+        return False
+    return True

@@ -16,7 +16,6 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
 
 from wint3r_ros.core.calibration import Rig, rig_to_dict, save_rig
 from wint3r_ros.data.bag import STORAGE_FORMATS, BagWriter, sigterm_as_interrupt
@@ -24,6 +23,7 @@ from wint3r_ros.data.messages import (camera_info_from_camera, image_from_array,
                                       transform_stamped)
 from wint3r_ros.data.synthetic import RigConfig, SceneConfig, SyntheticRig
 from wint3r_ros.errors import BagError, ConfigError
+from wint3r_ros.yaml_io import dump_yaml
 
 __all__ = [
     "WORLD_FRAME",
@@ -101,7 +101,7 @@ def make_bag(out: str | Path, config: MakeBagConfig = MakeBagConfig()) -> MakeBa
         raise BagError(f"output bag {out} already exists; choose a new path or remove it")
     synth = SyntheticRig(SceneConfig(seed=config.scene), config.rig_config())
     rig = synth.rig
-    rig_text = yaml.safe_dump(rig_to_dict(rig), sort_keys=False)
+    rig_text = dump_yaml(rig_to_dict(rig), sort_keys=False)
     described = json.dumps({"make_bag": asdict(config),
                             "scene": asdict(synth.scene_config),
                             "rig": asdict(synth.rig_config)})

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import yaml
 
 from wint3r_ros.errors import BagError, ConfigError, InputError
 
@@ -95,11 +94,10 @@ class ProcessConfig:
 
 def load_params_file(path: str | Path) -> dict[str, Any]:
     """The ``ros__parameters`` of a node parameter YAML (``/**:`` or ``<node>:`` key), merged."""
+    from wint3r_ros.yaml_io import load_yaml
+
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"parameter file {path}: {err}") from err
+    doc = load_yaml(path, "parameter file")
     if not isinstance(doc, dict):
         raise ConfigError(f"parameter file {path}: not a mapping of nodes to ros__parameters")
     out: dict[str, Any] = {}
@@ -207,12 +205,13 @@ class _Writer:
     def topic(self, name: str) -> str:
         return f"{self.ns}/{name}"
 
-    def static(self, stamp_ns: int) -> None:
+    def static(self) -> None:
+        """/tf_static, logged with the first output (a log time 0 made the bag span 56 years)."""
         from wint3r_ros.data.messages import tf_message, transform_stamped
 
-        self.bag.write("/tf_static", tf_message(
-            transform_stamped(c.T_base_camera, self.base_frame, c.frame_id, stamp_ns)
-            for c in self.rig.cameras), stamp_ns)
+        self.bag.write_with_next("/tf_static", tf_message(
+            transform_stamped(c.T_base_camera, self.base_frame, c.frame_id, 0)
+            for c in self.rig.cameras))
 
     def reset(self) -> None:
         self.odom.reset()
@@ -388,7 +387,10 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
         counters = {"images": 0, "sets": 0, "windows": 0, "frames_in": 0, "frames_out": 0, "resets": 0,
                     "builder_resets": 0, "policy_resets": 0}
         bar = _progress(cfg.progress, expected_sets)
-        writer = BagWriter(out, cfg.storage)
+        writer = BagWriter(out, cfg.storage, replace_incomplete=True)
+        if writer.replaced:
+            log(f"process-bag: replaced the incomplete output {out} of an earlier run "
+                f"({writer.replaced})")
         wctx = _Writer(writer, rig, cfg, base_frame)
         first_stamp: list[int] = []
 
@@ -495,7 +497,7 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
                 del gt_base[key]
 
         with sigterm_as_interrupt(), writer:
-            wctx.static(0)
+            wctx.static()
             try:
                 going = True
                 for msg in timer.iterate("read_decode", reader.messages_by_stamp(topics)):

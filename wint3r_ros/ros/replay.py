@@ -4,7 +4,9 @@ For machines without ``ros2 bag play`` (no rosbag2 wheel exists). Messages are p
 serialized bytes stored in the bag (rclpy's raw publish), so any message type whose Python
 package is importable works, at the bag's own pace (``--rate``), with ``/clock`` following the
 bag's log time so nodes with ``use_sim_time`` see bag time. ``--loop`` starts over, which makes the
-clock jump backwards exactly as ``ros2 bag play --loop`` does.
+clock jump backwards exactly as ``ros2 bag play --loop`` does. SIGINT and SIGTERM stop it within
+50 ms, also while it waits between messages; ``--max-gap`` shortens long pauses. The bag is read
+through `wint3r_ros.data.bag.BagReader` (corrupt or killed bags: one-line `BagError`).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class ReplayConfig:
     publish_clock: bool = True
     wait_for_subscribers: float = 0.0
     max_loops: int = 0  # with loop: stop after this many passes (0 = until interrupted)
+    max_gap: float = 0.0  # cap on a pause between messages, seconds of bag time (0 = none)
 
 
 def _message_class(msgtype: str):
@@ -55,68 +58,105 @@ def _qos_for(connection):
                       durability=DurabilityPolicy.TRANSIENT_LOCAL if transient else DurabilityPolicy.VOLATILE)
 
 
-def replay_bag(config: ReplayConfig, node) -> int:
+class _Stopped(Exception):
+    """The context was shut down (SIGINT, SIGTERM, external shutdown) while playing."""
+
+
+def _sleep(seconds: float, context) -> None:
+    """Sleep, waking every 50 ms to see whether the context was shut down (rclpy's signal
+    handler shuts it down on SIGINT and SIGTERM but cannot interrupt a plain time.sleep)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if not context.ok():
+            raise _Stopped
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.05))
+
+
+def replay_bag(config: ReplayConfig, node, log=None) -> int:
     """Publish the bag through ``node``'s publishers; returns the number of messages published.
 
-    The caller owns rclpy's context and the node; this function only publishes and sleeps.
+    The caller owns rclpy's context and the node; this function only publishes and sleeps. It
+    returns early (with the count so far) once the context is shut down, e.g. by a signal.
+    Waits between messages are capped at ``max_gap`` seconds of bag time (0: never).
     """
-    from rosbags.highlevel import AnyReader
     from rosgraph_msgs.msg import Clock
+
+    from wint3r_ros.data.bag import BagReader
 
     if config.rate < 0:
         raise ConfigError(f"--rate must be >= 0, got {config.rate}")
-    if not config.path.exists():
-        raise BagError(f"bag {config.path} does not exist")
+    if config.max_gap < 0:
+        raise ConfigError(f"--max-gap must be >= 0, got {config.max_gap}")
+    log = log or node.get_logger().warning
     published = 0
-    try:
-        with AnyReader([config.path]) as reader:
-            connections = [c for c in reader.connections
-                           if not config.topics or c.topic in config.topics]
-            missing = set(config.topics) - {c.topic for c in connections}
-            if missing:
-                raise BagError(f"bag {config.path} has no topic(s) {sorted(missing)}; "
-                               f"it has {sorted({c.topic for c in reader.connections})}")
-            publishers = {}
-            for c in connections:
-                if c.topic not in publishers:
-                    publishers[c.topic] = node.create_publisher(_message_class(c.msgtype), c.topic, _qos_for(c))
-            clock_pub = node.create_publisher(Clock, "/clock", 10) if config.publish_clock else None
-            _wait_for_subscribers(list(publishers.values()), config.wait_for_subscribers)
+    context = node.context
+    with BagReader(config.path) as reader:
+        if reader.incomplete:
+            log(f"bag {config.path} is marked incomplete: {reader.incomplete}")
+        connections = [c for c in reader.connections
+                       if not config.topics or c.topic in config.topics]
+        missing = set(config.topics) - {c.topic for c in connections}
+        if missing:
+            raise BagError(f"bag {config.path} has no topic(s) {sorted(missing)}; "
+                           f"it has {sorted({c.topic for c in reader.connections})}")
+        span_s = (reader.end_time_ns - reader.start_time_ns) / 1e9
+        if config.rate > 0 and not config.max_gap and span_s > 86400:
+            log(f"bag {config.path} spans {span_s / 86400:.0f} days of log time (a message "
+                f"logged long before the others?); playing it takes that long: pass --max-gap "
+                f"to skip long pauses")
+        publishers = {}
+        for c in connections:
+            if c.topic not in publishers:
+                publishers[c.topic] = node.create_publisher(_message_class(c.msgtype), c.topic,
+                                                            _qos_for(c))
+        clock_pub = node.create_publisher(Clock, "/clock", 10) if config.publish_clock \
+            else None
+        try:
+            _wait_for_subscribers(list(publishers.values()), config.wait_for_subscribers,
+                                  context)
             passes = 0
             while True:
-                published += _play_once(reader, connections, publishers, clock_pub, config.rate)
+                published += _play_once(reader, [c.topic for c in connections], publishers,
+                                        clock_pub, config, context)
                 passes += 1
                 if not config.loop or (config.max_loops and passes >= config.max_loops):
                     break
-    except BagError:
-        raise
-    except Exception as err:  # rosbags raises its own reader errors for corrupt/truncated bags
-        if type(err).__module__.startswith("rosbags"):
-            raise BagError(f"bag {config.path} could not be read after {published} messages: {err}") from err
-        raise
+        except _Stopped:
+            pass
     return published
 
 
-def _wait_for_subscribers(publishers: list, timeout: float) -> None:
+def _wait_for_subscribers(publishers: list, timeout: float, context) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not any(p.get_subscription_count() for p in publishers):
-        time.sleep(0.05)
+        _sleep(0.05, context)
 
 
-def _play_once(reader, connections, publishers, clock_pub, rate: float) -> int:
+def _play_once(reader, topics, publishers, clock_pub, config: ReplayConfig, context) -> int:
     from builtin_interfaces.msg import Time
     from rosgraph_msgs.msg import Clock
 
     count = 0
     wall_start = time.monotonic()
-    bag_start = None
-    for connection, timestamp, rawdata in reader.messages(connections=connections):
+    bag_start = previous = None
+    skipped = 0      # bag time (ns) of the pauses cut to max_gap
+    gap_ns = int(config.max_gap * 1e9)
+    for connection, timestamp, rawdata in reader.raw_messages(topics):
         if bag_start is None:
-            bag_start = timestamp
-        if rate > 0:
-            delay = wall_start + (timestamp - bag_start) / 1e9 / rate - time.monotonic()
+            bag_start = previous = timestamp
+        if gap_ns and timestamp - previous > gap_ns:
+            skipped += timestamp - previous - gap_ns
+        previous = timestamp
+        if config.rate > 0:
+            delay = wall_start + (timestamp - bag_start - skipped) / 1e9 / config.rate \
+                - time.monotonic()
             if delay > 0:
-                time.sleep(delay)
+                _sleep(delay, context)
+        if not context.ok():
+            raise _Stopped
         if clock_pub is not None:
             clock_pub.publish(Clock(clock=Time(sec=timestamp // 1_000_000_000,
                                                nanosec=timestamp % 1_000_000_000)))
@@ -133,26 +173,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-clock", action="store_true", help="do not publish /clock")
     parser.add_argument("--wait", type=float, default=2.0,
                         help="seconds to wait for a first subscriber before playing")
+    parser.add_argument("--max-gap", type=float, default=0.0,
+                        help="play a pause between messages longer than this many seconds (bag "
+                             "time) as this long; 0 = play pauses as recorded")
 
 
 def run(args: argparse.Namespace) -> int:
     import rclpy
 
+    from wint3r_ros.ros.runner import signals_ignored
+
     config = ReplayConfig(path=args.bag, rate=args.rate, loop=args.loop, topics=tuple(args.topics),
-                          publish_clock=not args.no_clock, wait_for_subscribers=args.wait)
+                          publish_clock=not args.no_clock, wait_for_subscribers=args.wait,
+                          max_gap=args.max_gap)
     rclpy.init()
     node = rclpy.create_node("wint3r_replay")
     try:
         count = replay_bag(config, node)
-        print(f"replayed {count} messages from {config.path}")
-        time.sleep(0.5)  # let reliable publishers hand off the last messages
-    except KeyboardInterrupt:
-        pass
-    except Exception:
         if rclpy.ok():
-            raise
-        # SIGTERM / SIGINT shut the context down while a message was being published: a stop
+            print(f"replayed {count} messages from {config.path}")
+            _sleep(0.5, node.context)  # let reliable publishers hand off the last messages
+        else:
+            print(f"stopped after {count} messages from {config.path}")
+    except (KeyboardInterrupt, _Stopped):
+        pass
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+        with signals_ignored():
+            node.destroy_node()
+            rclpy.try_shutdown()
     return 0

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
-import yaml
 
 from wint3r_ros.core.window import WindowConfig
 from wint3r_ros.errors import CheckpointError, ConfigError, reject_unknown_fields
@@ -141,13 +140,10 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        from wint3r_ros.yaml_io import load_yaml
+
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except OSError as err:
-            raise ConfigError(f"training config {path}: cannot be read: {err}") from err
-        except yaml.YAMLError as err:
-            raise ConfigError(f"training config {path}: not valid YAML: {err}") from err
+        data = load_yaml(path, "training config") or {}
         if not isinstance(data, dict):
             raise ConfigError(f"training config {path}: expected a mapping at the top level")
         try:
