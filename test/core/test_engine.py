@@ -53,14 +53,14 @@ def synced_windows(n_sets: int, config: WindowConfig, seed: int = 0, jitter: flo
     windows, stamps = [], {}
     for k in range(n_sets):
         for c in rng.permutation(3):
-            t = 10.0 + 0.1 * k + rng.uniform(-jitter, jitter)
-            stamps[(int(c), k)] = t
+            t = int(round((10.0 + 0.1 * k + rng.uniform(-jitter, jitter)) * 1e9))
+            stamps[(int(c), k)] = t / 1e9
             for s in policy.add(int(c), t, image(int(c), k, SIZES[c])):
-                w = builder.push(s)
+                w = builder.push(s, [x / 1e9 for x in s.stamps])
                 if w is not None:
                     windows.append(w)
     for s in policy.flush():
-        w = builder.push(s)
+        w = builder.push(s, [x / 1e9 for x in s.stamps])
         if w is not None:
             windows.append(w)
     tail = builder.flush()
@@ -424,8 +424,8 @@ def test_engine_on_the_synthetic_rig_returns_metric_ground_truth_with_an_oracle_
     results = []
     for k in range(7):
         for f in reversed([frames[(c, k)] for c in range(3)]):   # items are CameraFrames
-            for s in policy.add(f.camera_index, f.stamp, f):
-                if (w := builder.push(s)) is not None:
+            for s in policy.add(f.camera_index, f.stamp_ns, f):
+                if (w := builder.push(s, [x * 1e-9 for x in s.stamps])) is not None:
                     results.extend(eng.process(w))
     if (w := builder.flush()) is not None:
         results.extend(eng.process(w))

@@ -54,12 +54,12 @@ def test_window_from_sync_policy_carries_stamps_and_set_indices():
     windows = []
     for k in range(7):
         for s in range(2):
-            for synced in policy.add(s, k / 30 + 0.002 * s, f"{s}:{k}"):
+            for synced in policy.add(s, k * 33_333_333 + 2_000_000 * s, f"{s}:{k}"):
                 w = b.push(synced)
                 if w:
                     windows.append(w)
     assert [w.set_indices for w in windows] == [(0, 1, 2), (2, 3, 4), (4, 5, 6)]
-    assert windows[1].stamps[0] == pytest.approx((2 / 30, 2 / 30 + 0.002))
+    assert windows[1].stamps[0] == (66_666_666, 68_666_666)  # integer ns, exact
     assert windows[1].new_frames[0].item == "0:3"
 
 

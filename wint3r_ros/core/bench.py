@@ -71,7 +71,8 @@ def bench_core(cameras: int, rate: float, width: int, height: int, sets: int,
         for i in order:
             if drop and rng.random() < drop:
                 continue
-            arrivals.append((i, 100.0 + k * period + rng.uniform(-jitter, jitter), (i, k, image)))
+            stamp = 100.0 + k * period + rng.uniform(-jitter, jitter)
+            arrivals.append((i, int(round(stamp * 1e9)), (i, k, image)))
     per_set_ns: list[int] = []
     pending_ns = 0
     n_sets = n_windows = 0

@@ -125,7 +125,7 @@ def bench_soak(frames: int = 10000, cameras: int = 3, width: int = 96, height: i
             rng.shuffle(order)
             images = rendered[k % cycle]
             for c in order:
-                stamp = 100.0 + k * period + rng.uniform(-0.05, 0.05) * period
+                stamp = int(round((100.0 + k * period + rng.uniform(-0.05, 0.05) * period) * 1e9))
                 for synced in policy.add(c, stamp, images[c]):
                     w = builder.push(synced)
                     if w is not None:

@@ -1,25 +1,44 @@
-"""Approximate-time synchronisation of N message streams (message_filters semantics, no ROS).
+"""Approximate- and exact-time synchronisation of N message streams (message_filters semantics,
+no ROS). Stamps are integer nanoseconds throughout.
 
-`ApproximateTimePolicy.add(stream, stamp, item)` returns the sets this message completes. A set
-holds one message per stream whose stamps all lie within `slop` seconds of each other; sets come
-out in time order; no message is used twice; a message that cannot be in any future set is
-dropped and counted per stream and reason. Deterministic, no threads, no locks: the caller
-serialises `add` calls (a ROS node matches under its lock and runs user work outside it).
+`ApproximateTimePolicy.add(stream, stamp_ns, item)` returns the sets this message completes. A
+set holds one message per stream whose stamps all lie within `slop` of each other; sets come out
+in time order; no message is used twice; a message that cannot be in any future set is dropped
+and counted per stream and reason. Deterministic, no threads, no locks: the caller serialises
+`add` calls (a ROS node matches under its lock and runs user work outside it).
+`ExactTimePolicy` is the same policy with slop 0: a set is messages with identical stamps
+(hardware-triggered rigs).
+
+An optional per-message `offset_ns` moves a stamp onto the rig's clock before matching (static
+camera offsets, Kalibr's `timeshift_cam_imu`, an estimated drift; see `core.synchronizer`): the
+policy matches, orders and times out on the aligned stamps and hands back both, the source
+stamps (`SyncedSet.stamps`, what outputs are stamped with) and the aligned ones.
 
 How a set is chosen (the pivot search of message_filters' C++ ApproximateTime policy, written
 for this project). Each stream keeps a queue sorted by stamp. While the oldest messages of the
-streams span more than `slop`, the oldest of them can never be matched (every other candidate
-of the stream holding the newest head is newer still) and is dropped (`no_match`). The newest
-head is the pivot; the search walks forward from the heads, always advancing the stream with the
-oldest current message, over every set that contains the pivot, and keeps the one with the
-smallest span. It stops as soon as no later set can beat the best one: when the pivot would be
-advanced, or when the newest message seen already makes any further span at least as large. If
-the search needs a message that has not arrived, it waits, unless the stream's next message is
-known to come late enough (its stamp is at least `newest + inter_message_lower_bound`) that it
-cannot improve the set. The best set is emitted and older messages of its streams are dropped
-(`superseded`). Work per call is O(N) per message the search looks at, a few in steady state:
-no search over combinations, so many streams stay cheap (users of message_filters' Python
-synchroniser hit the cost of its product search).
+streams span more than `slop`, the oldest of them is dropped (`no_match`) once it can never be
+matched: some stream holding only newer messages will not deliver an older one any more (see
+out-of-order arrival below). The newest head is the pivot; the search walks forward from the
+heads, always advancing the stream with the oldest current message, over every set that
+contains the pivot, and keeps the one with the smallest span. It stops as soon as no later set
+can beat the best one: when the pivot would be advanced, or when the newest message seen
+already makes any further span at least as large. If the search needs a message that has not
+arrived, it waits, unless the stream's next message is known to come late enough (its stamp is
+at least `newest + inter_message_lower_bound`) that it cannot improve the set. The best set is
+emitted and older messages of its streams are dropped (`superseded`). Work per call is O(N) per
+message the search looks at, a few in steady state: no search over combinations, so many
+streams stay cheap (users of message_filters' Python synchroniser hit the cost of its product
+search).
+
+Out-of-order arrival inside a stream (UDP transport, merged bags, a busy executor deliver frame
+t+1 before frame t): a stream's message may arrive up to `reorder_window` of stream time after
+a newer message of the same stream. While a stream could still deliver such a late message
+within slop of the oldest head, that head is kept (the set stays open) instead of being dropped
+as `no_match`; message_filters' Python synchroniser, which never drops before its queue
+overflows, finds the same sets. The wait is bounded by `reorder_window` (in stamps, never wall
+time) and by `queue_size`, and costs latency only when a message is really lost. "auto" takes
+1.5 of the stream's smallest recent interval, or more when the stream has been seen delivering
+later than that; 0 never waits (message_filters' C++ policy).
 
 Robustness, all in stream time (the stamps), never wall time:
 - out-of-order messages are inserted in stamp order; ones no newer than what their stream has
@@ -41,14 +60,17 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from wint3r_ros.errors import ConfigError, SyncError
 
-__all__ = ["ApproximateTimePolicy", "SyncedSet", "SyncEvent", "StreamStats", "SyncStats",
-           "DROP_REASONS", "EVENT_KINDS"]
+__all__ = ["ApproximateTimePolicy", "ExactTimePolicy", "SyncedSet", "SyncEvent", "StreamStats",
+           "SyncStats", "DROP_REASONS", "EVENT_KINDS", "NS_PER_S", "ns_from_seconds"]
+
+NS_PER_S = 1_000_000_000
 
 # Why a message was dropped (the keys of StreamStats.dropped).
 DROP_REASONS = (
@@ -61,51 +83,65 @@ DROP_REASONS = (
     "reset",           # queued when a time jump reset the policy
     "pre_reset",       # from the old timeline after another stream's time jump
 )
-EVENT_KINDS = ("time_jump", "stream_silent", "stream_recovered", "stalled", "resumed")
+EVENT_KINDS = ("time_jump", "stream_silent", "stream_recovered", "stalled", "resumed",
+               "clock_warning", "clock_ok")
+
+
+def ns_from_seconds(seconds: float) -> int:
+    """Integer nanoseconds of a duration given in seconds (configuration values)."""
+    return int(round(float(seconds) * NS_PER_S))
 
 
 class SyncedSet(tuple):
     """One synchronised set: a tuple of N items in stream order (None for a silent stream).
 
-    stamps: per-stream stamps (None where missing); stamp: the earliest of them (strictly
-    increasing from set to set); index: the set's sequence number since construction;
-    missing: stream indices absent from this (degraded) set.
+    stamps: per-stream source stamps, integer ns (None where missing), what outputs carry;
+    aligned: the same stamps on the rig clock (source + offset), what was matched; stamp: the
+    earliest source stamp; index: the set's sequence number since construction; missing: stream
+    indices absent from this (degraded) set. Sets are strictly increasing in `aligned_stamp`
+    (and in `stamp` whenever offsets are constant).
     """
 
     stamps: tuple
-    stamp: float
+    aligned: tuple
+    stamp: int
+    aligned_stamp: int
     index: int
     missing: tuple
 
-    def __new__(cls, items: Sequence[Any], stamps: Sequence[float | None], index: int) -> "SyncedSet":
+    def __new__(cls, items: Sequence[Any], stamps: Sequence[int | None],
+                aligned: Sequence[int | None], index: int) -> "SyncedSet":
         self = super().__new__(cls, items)
         self.stamps = tuple(stamps)
-        present = [s for s in self.stamps if s is not None]
-        self.stamp = min(present)
+        self.aligned = tuple(aligned)
+        self.stamp = min(s for s in self.stamps if s is not None)
+        self.aligned_stamp = min(s for s in self.aligned if s is not None)
         self.index = index
         self.missing = tuple(i for i, s in enumerate(self.stamps) if s is None)
         return self
 
     @property
-    def span(self) -> float:
-        """Largest minus smallest stamp in the set (<= slop)."""
-        present = [s for s in self.stamps if s is not None]
+    def span_ns(self) -> int:
+        """Largest minus smallest aligned stamp in the set (<= slop)."""
+        present = [s for s in self.aligned if s is not None]
         return max(present) - min(present)
 
 
 @dataclass(frozen=True)
 class SyncEvent:
-    """Something the operator should hear about (kind in EVENT_KINDS), at stream time `stamp`."""
+    """Something the operator should hear about (kind in EVENT_KINDS), at stream time
+    `stamp_ns`."""
 
     kind: str
     stream: int | None
-    stamp: float
+    stamp_ns: int
     detail: str
 
 
 @dataclass
 class StreamStats:
-    """Counters for one stream; received == matched + sum(dropped) + pending always holds."""
+    """Counters for one stream; received == matched + sum(dropped) + pending always holds.
+    newest_stamp: the newest aligned stamp in ns (None before the first)."""
 
     name: str
     received: int = 0
@@ -113,7 +149,8 @@ class StreamStats:
     dropped: dict[str, int] = field(default_factory=lambda: {r: 0 for r in DROP_REASONS})
     pending: int = 0
     silent: bool = False
-    newest_stamp: float | None = None
+    newest_stamp: int | None = None
+    reordered: int = 0  # messages that arrived after a newer one of their stream
 
     @property
     def dropped_total(self) -> int:
@@ -122,7 +159,8 @@ class StreamStats:
 
 @dataclass
 class SyncStats:
-    """A snapshot of the policy's counters (see `ApproximateTimePolicy.stats`)."""
+    """A snapshot of the policy's counters (see `ApproximateTimePolicy.stats`); `clock` holds
+    per-stream offset and drift reports when a `Synchronizer` made the snapshot."""
 
     streams: list[StreamStats]
     sets: int
@@ -130,48 +168,84 @@ class SyncStats:
     resets: int
     stalled: bool
     events: dict[str, int]
+    clock: list[dict[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (JSON/YAML-ready) for status messages and benchmarks."""
-        return {
+        doc = {
             "sets": self.sets, "degraded_sets": self.degraded_sets, "resets": self.resets,
             "stalled": self.stalled, "events": dict(self.events),
             "streams": [{"name": s.name, "received": s.received, "matched": s.matched,
                          "dropped": dict(s.dropped), "pending": s.pending, "silent": s.silent,
-                         "newest_stamp": s.newest_stamp} for s in self.streams],
+                         "newest_stamp": s.newest_stamp, "reordered": s.reordered}
+                        for s in self.streams],
         }
+        if self.clock is not None:
+            doc["clock"] = [dict(c) for c in self.clock]
+        return doc
+
+
+def _stamp_ns(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        raise SyncError(f"{where}: stamp {value!r} is not integer nanoseconds")
+    try:
+        return operator.index(value)
+    except TypeError as err:
+        raise SyncError(f"{where}: stamp {value!r} is not integer nanoseconds (convert header "
+                        "stamps with sec * 10**9 + nanosec)") from err
 
 
 class _Stream:
-    """Queue and bookkeeping of one input stream."""
+    """Queue and bookkeeping of one input stream (stamps are aligned ns)."""
 
-    __slots__ = ("stamps", "items", "newest", "last_emitted", "silent", "awaiting_jump",
-                 "intervals", "stats", "lower_bound")
+    __slots__ = ("stamps", "sources", "items", "newest", "last_emitted", "silent",
+                 "awaiting_jump", "intervals", "stats", "lower_bound", "reorder", "lateness")
 
-    def __init__(self, name: str, lower_bound: float | None) -> None:
-        self.stamps: list[float] = []
+    def __init__(self, name: str, lower_bound: int | None, reorder: int | None) -> None:
+        self.stamps: list[int] = []
+        self.sources: list[int] = []
         self.items: list[Any] = []
-        self.newest: float | None = None
-        self.last_emitted: float | None = None
+        self.newest: int | None = None
+        self.last_emitted: int | None = None
         self.silent = False
-        self.awaiting_jump: float | None = None  # old-timeline newest stamp after a reset
-        self.intervals: deque[float] = deque(maxlen=8)
+        self.awaiting_jump: int | None = None  # old-timeline newest stamp after a reset
+        self.intervals: deque[int] = deque(maxlen=8)
         self.stats = StreamStats(name)
         self.lower_bound = lower_bound  # None: estimated from the stream's own intervals
+        self.reorder = reorder          # None: "auto"
+        self.lateness = 0               # largest newest - stamp seen on an out-of-order arrival
 
-    def next_stamp_bound(self) -> float:
+    def next_stamp_bound(self) -> int:
         """Smallest stamp this stream's next in-order message can carry."""
         if self.lower_bound is not None:
             gap = self.lower_bound
         elif len(self.intervals) >= 2:
-            gap = 0.5 * min(self.intervals)
+            gap = min(self.intervals) // 2
         else:
-            gap = 0.0
+            gap = 0
         return self.newest + gap  # type: ignore[operator]
+
+    def reorder_window(self) -> int | None:
+        """How far (ns) behind its newest stamp a message of this stream may still arrive;
+        None while unknown ("auto" before two intervals were seen: keep waiting)."""
+        if self.reorder is not None:
+            return self.reorder
+        if len(self.intervals) < 2:
+            return None
+        base = min(self.intervals)
+        return max(base + base // 2, self.lateness + base // 2)
+
+    def done_up_to(self, bound: int) -> bool:
+        """True when no message with a stamp <= bound can still enter this stream's queue."""
+        if self.last_emitted is not None and self.last_emitted >= bound:
+            return True
+        window = self.reorder_window()
+        return window is not None and self.newest is not None and self.newest - window > bound
 
     def drop_front(self, count: int, reason: str) -> None:
         if count:
             del self.stamps[:count]
+            del self.sources[:count]
             del self.items[:count]
             self.stats.dropped[reason] += count
 
@@ -183,24 +257,27 @@ class ApproximateTimePolicy:
     """Matches N streams by stamp. See the module docstring for the rule and the drop reasons.
 
     num_streams: N >= 1; queue_size: messages kept per stream (>= 1); slop: largest span of a
-    set in seconds (>= 0); stream_names: for stats and messages; inter_message_lower_bound:
-    "auto" (half the smallest recent interval of each stream), a number of seconds, or one per
-    stream (0 waits for the next message whenever in doubt, as message_filters does by default);
+    set in seconds (>= 0; 0 = exact matching); stream_names: for stats and messages;
+    inter_message_lower_bound: "auto" (half the smallest recent interval of each stream), a
+    number of seconds, or one per stream (0 waits for the next message whenever in doubt, as
+    message_filters does by default); reorder_window: "auto", seconds or one per stream, how
+    late (in stream time) a stream's message may arrive after a newer one of the same stream;
     stream_timeout: seconds of stream time after which a stream without messages is silent;
-    allow_degraded / min_streams: keep emitting sets of the present streams; jump_back_threshold:
-    seconds a stamp may go back on its stream before it counts as a time jump; max_events: the
-    event buffer's length.
+    allow_degraded / min_streams: keep emitting sets of the present streams;
+    jump_back_threshold: seconds a stamp may go back on its stream before it counts as a time
+    jump; max_events: the event buffer's length.
     """
 
     def __init__(self, num_streams: int, queue_size: int = 10, slop: float = 0.02, *,
                  stream_names: Sequence[str] | None = None,
                  inter_message_lower_bound: str | float | Sequence[float] = "auto",
+                 reorder_window: str | float | Sequence[float] = "auto",
                  stream_timeout: float = 1.0, allow_degraded: bool = False,
                  min_streams: int = 1, jump_back_threshold: float = 1.0,
                  max_events: int = 256) -> None:
         def need(ok: bool, name: str, value: Any, rule: str) -> None:
             if not ok:
-                raise ConfigError(f"ApproximateTimePolicy: {name}={value!r} {rule}")
+                raise ConfigError(f"{type(self).__name__}: {name}={value!r} {rule}")
 
         need(isinstance(num_streams, int) and num_streams >= 1, "num_streams", num_streams,
              "must be an integer >= 1")
@@ -217,7 +294,9 @@ class ApproximateTimePolicy:
         names = [f"stream{i}" for i in range(num_streams)] if stream_names is None else list(stream_names)
         need(len(names) == num_streams and len(set(names)) == num_streams, "stream_names", names,
              f"must be {num_streams} unique names")
-        bounds = self._lower_bounds(inter_message_lower_bound, num_streams)
+        bounds = self._per_stream("inter_message_lower_bound", inter_message_lower_bound,
+                                  num_streams)
+        reorder = self._per_stream("reorder_window", reorder_window, num_streams)
         self.num_streams = num_streams
         self.queue_size = queue_size
         self.slop = float(slop)
@@ -226,56 +305,78 @@ class ApproximateTimePolicy:
         self.min_streams = min_streams
         self.jump_back_threshold = float(jump_back_threshold)
         self.stream_names = names
-        self._streams = [_Stream(n, b) for n, b in zip(names, bounds)]
+        self._streams = [_Stream(n, b, r) for n, b, r in zip(names, bounds, reorder)]
         self._events: deque[SyncEvent] = deque(maxlen=max_events)
         self._event_counts = {k: 0 for k in EVENT_KINDS}
-        self._now: float | None = None          # stream time: newest stamp of this timeline
-        self._epoch_start: float | None = None  # first stamp of this timeline
-        self._last_set_stamp: float | None = None  # earliest stamp of the last set
+        self._now: int | None = None          # stream time: newest stamp of this timeline
+        self._epoch_start: int | None = None  # first stamp of this timeline
+        self._last_set_stamp: int | None = None  # earliest stamp of the last set
         self._sets = 0
         self._degraded_sets = 0
         self._resets = 0
         self._stalled = False
 
-    @staticmethod
-    def _lower_bounds(value: str | float | Sequence[float], n: int) -> list[float | None]:
+    # Durations are set in seconds and kept in integer nanoseconds.
+    @property
+    def slop(self) -> float:
+        return self._slop / NS_PER_S
+
+    @slop.setter
+    def slop(self, seconds: float) -> None:
+        self._slop = ns_from_seconds(seconds)
+
+    @property
+    def stream_timeout(self) -> float:
+        return self._timeout / NS_PER_S
+
+    @stream_timeout.setter
+    def stream_timeout(self, seconds: float) -> None:
+        self._timeout = ns_from_seconds(seconds)
+
+    @property
+    def jump_back_threshold(self) -> float:
+        return self._jump / NS_PER_S
+
+    @jump_back_threshold.setter
+    def jump_back_threshold(self, seconds: float) -> None:
+        self._jump = ns_from_seconds(seconds)
+
+    def _per_stream(self, name: str, value: str | float | Sequence[float], n: int) -> list[int | None]:
         if isinstance(value, str):
             if value != "auto":
-                raise ConfigError(f"ApproximateTimePolicy: inter_message_lower_bound={value!r} "
-                                  "must be 'auto', seconds, or one value per stream")
+                raise ConfigError(f"{type(self).__name__}: {name}={value!r} must be 'auto', "
+                                  "seconds, or one value per stream")
             return [None] * n
         values = [value] * n if isinstance(value, (int, float)) else list(value)
-        if len(values) != n or not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
-                                       for v in values):
-            raise ConfigError(f"ApproximateTimePolicy: inter_message_lower_bound={value!r} must "
-                              f"be 'auto', seconds >= 0, or {n} such values")
-        return [float(v) for v in values]
+        if len(values) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                       and math.isfinite(v) and v >= 0 for v in values):
+            raise ConfigError(f"{type(self).__name__}: {name}={value!r} must be 'auto', "
+                              f"seconds >= 0, or {n} such values")
+        return [ns_from_seconds(v) for v in values]
 
     # ------------------------------------------------------------------------- public API
-    def add(self, stream: int, stamp: float, item: Any) -> list[SyncedSet]:
-        """Queue `item` of stream `stream` stamped `stamp` (seconds); return completed sets."""
+    def add(self, stream: int, stamp_ns: int, item: Any, offset_ns: int = 0) -> list[SyncedSet]:
+        """Queue `item` of stream `stream` stamped `stamp_ns` (integer ns); `offset_ns` moves
+        the stamp onto the rig clock for matching. Returns the sets this completes."""
         if isinstance(stream, bool) or not isinstance(stream, int) or not 0 <= stream < self.num_streams:
             raise SyncError(f"add: stream index {stream!r} out of range [0, {self.num_streams})")
-        try:
-            stamp = float(stamp)
-        except (TypeError, ValueError) as err:
-            raise SyncError(f"add: stamp {stamp!r} of stream '{self.stream_names[stream]}' "
-                            "is not a number") from err
-        if not math.isfinite(stamp):
-            raise SyncError(f"add: stamp {stamp!r} of stream '{self.stream_names[stream]}' "
-                            "is not finite")
+        where = f"add: stream '{self.stream_names[stream]}'"
+        source = _stamp_ns(stamp_ns, where)
+        stamp = source + _stamp_ns(offset_ns, where + " offset")
         st = self._streams[stream]
         st.stats.received += 1
         if self._accept(stream, st, stamp):
-            self._insert(stream, st, stamp, item)
+            self._insert(st, stamp, source, item)
         self._check_silence()
         return self._match(flush=False)
 
-    def advance_time(self, stamp: float) -> list[SyncedSet]:
-        """Move stream time to `stamp` without a message (e.g. from /clock), so silent streams
-        are noticed even when the others stop too; returns any sets that this releases."""
-        if self._now is not None and math.isfinite(stamp) and stamp > self._now:
-            self._now = float(stamp)
+    def advance_time(self, stamp_ns: int) -> list[SyncedSet]:
+        """Move stream time to `stamp_ns` without a message (e.g. from /clock), so silent
+        streams are noticed even when the others stop too; returns any sets that this
+        releases."""
+        stamp = _stamp_ns(stamp_ns, "advance_time")
+        if self._now is not None and stamp > self._now:
+            self._now = stamp
             self._check_silence()
             return self._match(flush=False)
         return []
@@ -300,18 +401,28 @@ class ApproximateTimePolicy:
         return [s.stats.name for s in self._streams if s.silent]
 
     @property
+    def resets(self) -> int:
+        """How many time jumps reset the policy so far."""
+        return self._resets
+
+    @property
+    def now_ns(self) -> int | None:
+        """Stream time: the newest aligned stamp of the current timeline (None before any)."""
+        return self._now
+
+    @property
     def stats(self) -> SyncStats:
         """A snapshot of the counters (copies; safe to keep)."""
         streams = []
         for s in self._streams:
             c = s.stats
             streams.append(StreamStats(c.name, c.received, c.matched, dict(c.dropped),
-                                       len(s.stamps), s.silent, s.newest))
+                                       len(s.stamps), s.silent, s.newest, c.reordered))
         return SyncStats(streams, self._sets, self._degraded_sets, self._resets, self._stalled,
                          dict(self._event_counts))
 
     # ---------------------------------------------------------------------------- internal
-    def _event(self, kind: str, stream: int | None, stamp: float, detail: str) -> None:
+    def _event(self, kind: str, stream: int | None, stamp: int, detail: str) -> None:
         self._events.append(SyncEvent(kind, stream, stamp, detail))
         self._event_counts[kind] += 1
 
@@ -319,13 +430,12 @@ class ApproximateTimePolicy:
         st.stats.dropped[reason] += 1
         return False
 
-    def _accept(self, index: int, st: _Stream, stamp: float) -> bool:
+    def _accept(self, index: int, st: _Stream, stamp: int) -> bool:
         """Decide whether a new message enters its queue; handles time jumps."""
-        thr = self.jump_back_threshold
         if st.awaiting_jump is not None:
-            if stamp < st.awaiting_jump - thr:
+            if stamp < st.awaiting_jump - self._jump:
                 st.awaiting_jump = None  # this stream has jumped to the new timeline too
-            elif stamp - st.awaiting_jump <= self.stream_timeout:
+            elif stamp - st.awaiting_jump <= self._timeout:
                 return self._drop(st, "pre_reset")
             else:  # it kept its old timeline for a whole timeout: the jump was not rig-wide
                 st.awaiting_jump = None
@@ -333,10 +443,10 @@ class ApproximateTimePolicy:
                 self._event("time_jump", index, stamp,
                             f"stream '{st.stats.name}' kept its timeline after another stream's "
                             "jump; continuing on it (a stream on another clock goes silent)")
-        elif st.newest is not None and stamp < st.newest - thr:
+        elif st.newest is not None and stamp < st.newest - self._jump:
             self._reset(index, stamp, st.newest)
         if st.silent:
-            if self._now is not None and stamp < self._now - self.stream_timeout:
+            if self._now is not None and stamp < self._now - self._timeout:
                 return self._drop(st, "stale")
             # Back within the timeout: the stream takes part again. Sets stay in time order, so
             # its messages must be newer than the last set (older ones count as late).
@@ -348,6 +458,9 @@ class ApproximateTimePolicy:
             if self._last_set_stamp is not None:
                 st.last_emitted = max(st.last_emitted if st.last_emitted is not None
                                       else self._last_set_stamp, self._last_set_stamp)
+        if st.newest is not None and stamp < st.newest:
+            st.stats.reordered += 1
+            st.lateness = max(st.lateness, st.newest - stamp)
         if st.last_emitted is not None and stamp <= st.last_emitted:
             return self._drop(st, "late")
         i = bisect.bisect_left(st.stamps, stamp)
@@ -355,9 +468,10 @@ class ApproximateTimePolicy:
             return self._drop(st, "duplicate")
         return True
 
-    def _insert(self, index: int, st: _Stream, stamp: float, item: Any) -> None:
+    def _insert(self, st: _Stream, stamp: int, source: int, item: Any) -> None:
         i = bisect.bisect_left(st.stamps, stamp)
         st.stamps.insert(i, stamp)
+        st.sources.insert(i, source)
         st.items.insert(i, item)
         if st.newest is None or stamp > st.newest:
             if st.newest is not None:
@@ -370,12 +484,12 @@ class ApproximateTimePolicy:
         if len(st.stamps) > self.queue_size:
             st.drop_front(len(st.stamps) - self.queue_size, "queue_overflow")
 
-    def _reset(self, index: int, stamp: float, previous: float) -> None:
+    def _reset(self, index: int, stamp: int, previous: int) -> None:
         """A time jump on stream `index`: clear every queue and start a new timeline."""
         self._resets += 1
         self._event("time_jump", index, stamp,
-                    f"stream '{self.stream_names[index]}' jumped back from {previous:.6f} to "
-                    f"{stamp:.6f} s; queues cleared")
+                    f"stream '{self.stream_names[index]}' jumped back from "
+                    f"{previous / NS_PER_S:.6f} to {stamp / NS_PER_S:.6f} s; queues cleared")
         for j, s in enumerate(self._streams):
             s.clear("reset")
             if j != index and s.newest is not None:
@@ -384,6 +498,7 @@ class ApproximateTimePolicy:
             s.last_emitted = None
             s.silent = False
             s.intervals.clear()
+            s.lateness = 0
         self._now = None
         self._epoch_start = None
         self._last_set_stamp = None
@@ -396,13 +511,15 @@ class ApproximateTimePolicy:
             if s.silent:
                 continue
             last = s.newest if s.newest is not None else self._epoch_start
-            if self._now - last > self.stream_timeout:  # type: ignore[operator]
+            if self._now - last > self._timeout:  # type: ignore[operator]
                 s.silent = True
                 s.clear("stale")
-                what = "no message yet" if s.newest is None else f"newest stamp {s.newest:.6f} s"
+                what = ("no message yet" if s.newest is None
+                        else f"newest stamp {s.newest / NS_PER_S:.6f} s")
                 self._event("stream_silent", j, self._now,
-                            f"stream '{s.stats.name}' silent for {self._now - last:.3f} s of "
-                            f"stream time ({what}); check its topic, QoS and clock")
+                            f"stream '{s.stats.name}' silent for "
+                            f"{(self._now - last) / NS_PER_S:.3f} s of stream time ({what}); "
+                            "check its topic, QoS and clock")
 
     def _match(self, flush: bool) -> list[SyncedSet]:
         out: list[SyncedSet] = []
@@ -418,7 +535,7 @@ class ApproximateTimePolicy:
                 return out
             if self._stalled:
                 self._stalled = False
-                self._event("resumed", None, self._now or 0.0, "sets are being emitted again")
+                self._event("resumed", None, self._now or 0, "sets are being emitted again")
             chosen = self._search(active, flush)
             if chosen is None:
                 return out
@@ -427,13 +544,17 @@ class ApproximateTimePolicy:
     def _search(self, active: list[int], flush: bool) -> list[int] | None:
         """Positions (one per active stream) of the best set, or None to wait for messages."""
         queues = [self._streams[j] for j in active]
+        slop = self._slop
         while True:  # drop heads that cannot be matched
             if any(not q.stamps for q in queues):
                 return None
             heads = [q.stamps[0] for q in queues]
             lo, hi = min(heads), max(heads)
-            if hi - lo <= self.slop:
+            if hi - lo <= slop:
                 break
+            bound = lo + slop
+            if not flush and not any(q.stamps[0] > bound and q.done_up_to(bound) for q in queues):
+                return None  # a stream may still deliver a late message that matches lo
             queues[heads.index(lo)].drop_front(1, "no_match")
         pivot = hi
         end = hi
@@ -463,18 +584,33 @@ class ApproximateTimePolicy:
         return best
 
     def _emit(self, active: list[int], chosen: list[int]) -> SyncedSet:
-        items: list[Any] = [None] * self.num_streams
-        stamps: list[float | None] = [None] * self.num_streams
+        n = self.num_streams
+        items: list[Any] = [None] * n
+        stamps: list[int | None] = [None] * n
+        aligned: list[int | None] = [None] * n
         for j, pos in zip(active, chosen):
             s = self._streams[j]
             s.drop_front(pos, "superseded")
-            stamps[j] = s.stamps.pop(0)
+            aligned[j] = s.last_emitted = s.stamps.pop(0)
+            stamps[j] = s.sources.pop(0)
             items[j] = s.items.pop(0)
-            s.last_emitted = stamps[j]
             s.stats.matched += 1
-        result = SyncedSet(items, stamps, self._sets)
+        result = SyncedSet(items, stamps, aligned, self._sets)
         self._sets += 1
-        if len(active) < self.num_streams:
+        if len(active) < n:
             self._degraded_sets += 1
-        self._last_set_stamp = result.stamp
+        self._last_set_stamp = result.aligned_stamp
         return result
+
+
+class ExactTimePolicy(ApproximateTimePolicy):
+    """Exact-time matching for hardware-triggered rigs: a set is one message per stream with
+    identical (aligned) stamps. The approximate policy with slop 0, so out-of-order arrival,
+    silence, degraded sets and time jumps behave the same; an incomplete stamp is dropped
+    (`no_match`) once a newer stamp is complete and the missing message can no longer come."""
+
+    def __init__(self, num_streams: int, queue_size: int = 10, **kwargs: Any) -> None:
+        if "slop" in kwargs:
+            raise ConfigError("ExactTimePolicy: no slop (stamps must be identical); use "
+                              "ApproximateTimePolicy for a tolerance")
+        super().__init__(num_streams, queue_size, 0.0, **kwargs)

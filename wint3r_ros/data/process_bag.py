@@ -480,7 +480,8 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
                 if bar is not None:
                     bar.update(1)
                 t0 = time.perf_counter()
-                window = builder.push(synced)
+                # the engine's windows still count time in seconds (stamps stay exact in the items)
+                window = builder.push(synced, [None if s is None else s / 1e9 for s in synced.stamps])
                 timer.seconds["sync_window"] += time.perf_counter() - t0
                 if builder.stats["resets"] != counters["builder_resets"]:
                     counters["builder_resets"] = builder.stats["resets"]
@@ -527,7 +528,7 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
                     finally:
                         timer.seconds["read_decode"] += time.perf_counter() - t0
                     t0 = time.perf_counter()
-                    sets = policy.add(cam, msg.stamp_ns / 1e9, (msg.stamp_ns, rgb))
+                    sets = policy.add(cam, msg.stamp_ns, (msg.stamp_ns, rgb))
                     timer.seconds["sync_window"] += time.perf_counter() - t0
                     if policy.stats.resets != counters["policy_resets"]:
                         counters["policy_resets"] = policy.stats.resets

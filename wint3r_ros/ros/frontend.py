@@ -88,7 +88,7 @@ class SyncFrontEnd:
 
     def add(self, camera: int, stamp_ns: int, item: Any) -> list[EpochWindow]:
         """Feed one message (stamp in integer nanoseconds); return the windows it completes."""
-        sets = self.policy.add(camera, stamp_ns / 1e9, item)
+        sets = self.policy.add(camera, stamp_ns, item)
         self._events.extend(self.policy.events())
         resets = self.policy.stats.resets
         if resets != self._policy_resets:  # a time jump cleared the policy: new epoch

@@ -59,7 +59,7 @@ def bag_sequence(bag: str | Path, rig_path: str | Path, frames: int | None = Non
                         base[stamp] = T
             else:
                 cam = image_topics.index(m.topic)
-                sets.extend(policy.add(cam, m.stamp_ns * 1e-9, (m.stamp_ns, rgb_from_image(m.msg, m.topic))))
+                sets.extend(policy.add(cam, m.stamp_ns, (m.stamp_ns, rgb_from_image(m.msg, m.topic))))
             if frames is not None and len(sets) >= frames:
                 break
         if frames is None or len(sets) < frames:
