@@ -1,0 +1,255 @@
+"""The synchroniser a pipeline uses: a sync policy (approximate or exact) on stamps moved onto
+the rig clock by per-camera time offsets, with each camera's clock offset and drift estimated
+online and, optionally, compensated. Everything configured by one `SyncConfig`.
+
+Per message: aligned stamp = source stamp + time_offsets[camera] (static: a parameter, or
+Kalibr's `timeshift_cam_imu`, t_imu = t_cam + shift, so cameras calibrated against one IMU
+land on its clock) - the estimated offset (only with `auto_offset`). The policy matches the
+aligned stamps; sets carry both (`SyncedSet.stamps` are the source stamps outputs are stamped
+with). Every set then feeds `core.clock.ClockEstimator` with its stamps after the static
+offsets; each camera's measured offset (+ = its stamps are later than the rig's) and drift are
+in `stats.clock` and the status. A camera whose remaining offset (after static and automatic
+correction) reaches `offset_warn_fraction` of the slop, or that drifts toward the slop fast
+enough to reach it within `warn_horizon` seconds, raises a `clock_warning` event (and
+`clock_ok` when it is back); with `auto_offset` the correction follows a slowly drifting camera
+so its sets keep matching (it cannot recover a camera already beyond the slop: no sets, no
+samples). See `core.clock` for cameras at different rates.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from wint3r_ros.core.clock import ClockEstimate, ClockEstimator
+from wint3r_ros.core.sync import (NS_PER_S, ApproximateTimePolicy, ExactTimePolicy, SyncedSet,
+                                  SyncEvent, SyncStats, ns_from_seconds)
+from wint3r_ros.errors import ConfigError
+
+__all__ = ["SYNC_POLICIES", "SyncConfig", "Synchronizer"]
+
+SYNC_POLICIES = ("approximate", "exact")
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """Synchronisation settings (durations in seconds).
+
+    sync_policy: "approximate" (slop) or "exact" (identical stamps, hardware trigger; slop
+    unused); slop: largest spread of a set's aligned stamps; queue_size: messages kept per
+    camera; reorder_window: "auto" or seconds, how late a camera's message may arrive after a
+    newer one of the same camera (0: never wait; message_filters' C++ behaviour);
+    stream_timeout: stream time after which a camera without messages is silent; min_cameras:
+    0 = every camera in every set, k > 0 = sets of at least k cameras while others are silent;
+    jump_back_threshold: how far a stamp may go back before it is a time jump; time_offsets:
+    seconds added to each camera's stamps (empty = none; Kalibr's timeshift_cam_imu);
+    auto_offset: compensate each camera's estimated offset (approximate policy only);
+    clock_window: seconds of sets the offset/drift fit uses; offset_warn_fraction: warn when a
+    camera's remaining offset reaches this fraction of the slop; warn_horizon: also warn when a
+    drift will take it there within this many seconds; drift_threshold: smallest drift (s/s)
+    reported as drifting (it must also be 5 standard errors from zero).
+    """
+
+    sync_policy: str = "approximate"
+    slop: float = 0.02
+    queue_size: int = 10
+    reorder_window: str | float = "auto"
+    stream_timeout: float = 1.0
+    min_cameras: int = 0
+    jump_back_threshold: float = 1.0
+    time_offsets: tuple[float, ...] = ()
+    auto_offset: bool = False
+    clock_window: float = 10.0
+    offset_warn_fraction: float = 0.5
+    warn_horizon: float = 30.0
+    drift_threshold: float = 5e-5
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, name: str, rule: str) -> None:
+            if not ok:
+                raise ConfigError(f"sync: {name}={getattr(self, name)!r} {rule}")
+
+        def seconds(value: Any) -> bool:
+            return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and math.isfinite(value))
+
+        need(self.sync_policy in SYNC_POLICIES, "sync_policy", f"must be one of {SYNC_POLICIES}")
+        need(seconds(self.slop) and self.slop >= 0, "slop", "must be seconds >= 0")
+        need(isinstance(self.queue_size, int) and self.queue_size >= 1, "queue_size",
+             "must be an integer >= 1")
+        need(self.reorder_window == "auto" or (seconds(self.reorder_window)
+                                               and self.reorder_window >= 0),
+             "reorder_window", "must be 'auto' or seconds >= 0")
+        for name in ("stream_timeout", "jump_back_threshold", "clock_window", "warn_horizon"):
+            need(seconds(getattr(self, name)) and getattr(self, name) > 0, name,
+                 "must be seconds > 0")
+        need(isinstance(self.min_cameras, int) and self.min_cameras >= 0, "min_cameras",
+             "must be an integer >= 0 (0 = every camera in every set)")
+        need(isinstance(self.time_offsets, tuple)
+             and all(seconds(v) for v in self.time_offsets), "time_offsets",
+             "must be a tuple of seconds, one per camera (empty = none)")
+        need(seconds(self.offset_warn_fraction) and 0 < self.offset_warn_fraction <= 1,
+             "offset_warn_fraction", "must lie in (0, 1]")
+        need(seconds(self.drift_threshold) and self.drift_threshold >= 0, "drift_threshold",
+             "must be >= 0 (s/s)")
+        need(not (self.auto_offset and self.sync_policy == "exact"), "auto_offset",
+             "needs sync_policy 'approximate' (exact stamps cannot absorb a drifting estimate)")
+
+
+class Synchronizer:
+    """Sync policy + time offsets + clock estimation for the cameras `camera_names` (stream
+    order). Same calls as the policy: `add(camera, stamp_ns, item)`, `advance_time`, `flush`,
+    `events`, `stats`. Not thread-safe (the caller serialises calls)."""
+
+    # the fitted line is extrapolated at most this far past its newest sample
+    MAX_EXTRAPOLATION_NS = NS_PER_S
+    # and refitted after this much stream time, when new samples came
+    REFIT_NS = NS_PER_S // 4
+
+    def __init__(self, camera_names: Sequence[str], config: SyncConfig | None = None) -> None:
+        self.config = c = config or SyncConfig()
+        names = list(camera_names)
+        n = len(names)
+        if c.min_cameras > n:
+            raise ConfigError(f"sync: min_cameras={c.min_cameras} must lie in [0, {n}] "
+                              "(the number of cameras)")
+        if c.time_offsets and len(c.time_offsets) != n:
+            raise ConfigError(f"sync: time_offsets has {len(c.time_offsets)} values for {n} "
+                              f"cameras {names}; give one per camera or none")
+        common = dict(stream_names=names, reorder_window=c.reorder_window,
+                      stream_timeout=c.stream_timeout, allow_degraded=c.min_cameras > 0,
+                      min_streams=max(1, c.min_cameras),
+                      jump_back_threshold=c.jump_back_threshold)
+        if c.sync_policy == "exact":
+            self.policy: ApproximateTimePolicy = ExactTimePolicy(n, c.queue_size, **common)
+        else:
+            self.policy = ApproximateTimePolicy(n, c.queue_size, c.slop, **common)
+        self.camera_names = names
+        self.static_ns = [ns_from_seconds(v) for v in c.time_offsets] or [0] * n
+        self.clock = ClockEstimator(n, c.clock_window)
+        self._fits: list[ClockEstimate] = [self.clock.estimate(i) for i in range(n)]
+        self._correction = [0] * n           # ns subtracted by auto_offset, last message
+        self._refit_at: int | None = None
+        self._warned = [False] * n
+        self._resets = 0
+        self._events: list[SyncEvent] = []
+        self._event_counts = {"clock_warning": 0, "clock_ok": 0}
+
+    # ------------------------------------------------------------------------- public API
+    def add(self, camera: int, stamp_ns: int, item: Any) -> list[SyncedSet]:
+        """Feed one message (stamp in integer ns); return the sets it completes."""
+        offset = self.static_ns[camera] if 0 <= camera < len(self.static_ns) else 0
+        if self.config.auto_offset:
+            est = self._fits[camera].offset_at(int(stamp_ns), self.MAX_EXTRAPOLATION_NS)
+            self._correction[camera] = est
+            offset -= est
+        return self._observe(self.policy.add(camera, stamp_ns, item, offset))
+
+    def advance_time(self, stamp_ns: int) -> list[SyncedSet]:
+        return self._observe(self.policy.advance_time(stamp_ns))
+
+    def flush(self) -> list[SyncedSet]:
+        return self._observe(self.policy.flush())
+
+    def events(self) -> list[SyncEvent]:
+        """Policy and clock events since the last call, oldest first."""
+        out = self._events + self.policy.events()
+        self._events = []
+        return sorted(out, key=lambda e: e.stamp_ns) if len(out) > 1 else out
+
+    @property
+    def stalled(self) -> bool:
+        return self.policy.stalled
+
+    @property
+    def silent_streams(self) -> list[str]:
+        return self.policy.silent_streams
+
+    @property
+    def stats(self) -> SyncStats:
+        """The policy's counters plus, per camera, its clock report (`clock_report`)."""
+        s = self.policy.stats
+        for k, v in self._event_counts.items():
+            s.events[k] = v
+        s.clock = [self.clock_report(i) for i in range(len(self.camera_names))]
+        return s
+
+    def clock_report(self, camera: int) -> dict[str, Any]:
+        """time_offset_s (static), offset_s (measured against the rig after the static offset,
+        + = later), drift (s/s) and drift_ppm, correction_s (subtracted by auto_offset),
+        samples, state: unknown | ok | drifting | near_slop."""
+        fit = self._fits[camera]
+        return {
+            "name": self.camera_names[camera],
+            "time_offset_s": self.static_ns[camera] / NS_PER_S,
+            "offset_s": None if fit.offset_ns is None else fit.offset_ns / NS_PER_S,
+            "drift": fit.drift,
+            "drift_ppm": None if fit.drift is None else fit.drift * 1e6,
+            "correction_s": self._correction[camera] / NS_PER_S,
+            "samples": fit.samples,
+            "state": self._state(camera, fit),
+        }
+
+    # ---------------------------------------------------------------------------- internal
+    def _observe(self, sets: list[SyncedSet]) -> list[SyncedSet]:
+        resets = self.policy.resets
+        if resets != self._resets:  # a time jump: the old timeline's clock samples are void
+            self._resets = resets
+            self.clock.reset()
+            self._fits = [self.clock.estimate(i) for i in range(len(self.camera_names))]
+            self._refit_at = None
+        if not sets:
+            return sets
+        static = self.static_ns
+        for s in sets:
+            self.clock.observe([None if t is None else t + o for t, o in zip(s.stamps, static)])
+        now = sets[-1].aligned_stamp
+        if self._refit_at is None or now >= self._refit_at:
+            self._refit_at = now + self.REFIT_NS
+            self._refit(now)
+        return sets
+
+    def _refit(self, now: int) -> None:
+        for i in range(len(self.camera_names)):
+            self._fits[i] = fit = self.clock.estimate(i)
+            state = self._state(i, fit)
+            warn = state == "near_slop"
+            if warn != self._warned[i]:
+                self._warned[i] = warn
+                kind = "clock_warning" if warn else "clock_ok"
+                self._event_counts[kind] += 1
+                self._events.append(SyncEvent(kind, i, now, self._describe(i, fit, warn)))
+
+    def _remaining_ns(self, camera: int, fit: ClockEstimate) -> int:
+        """The offset the policy still sees (after auto_offset's correction)."""
+        offset = fit.offset_ns or 0
+        return offset - self._correction[camera] if self.config.auto_offset else offset
+
+    def _state(self, camera: int, fit: ClockEstimate) -> str:
+        if fit.offset_ns is None:
+            return "unknown"
+        c = self.config
+        if c.sync_policy == "exact":
+            return "ok"
+        slop = ns_from_seconds(c.slop)
+        remaining = self._remaining_ns(camera, fit)
+        drifting = fit.detected and abs(fit.drift or 0.0) >= c.drift_threshold
+        # hysteresis: a warned camera is clear again only well inside the limits
+        relax = 0.7 if self._warned[camera] else 1.0
+        if abs(remaining) >= relax * c.offset_warn_fraction * slop:
+            return "near_slop"
+        if drifting and not c.auto_offset and (fit.drift or 0.0) * remaining >= 0:
+            seconds_left = (slop - abs(remaining)) / NS_PER_S / abs(fit.drift or 1.0)
+            if seconds_left <= c.warn_horizon / relax:
+                return "near_slop"
+        return "drifting" if drifting else "ok"
+
+    def _describe(self, camera: int, fit: ClockEstimate, warn: bool) -> str:
+        name = self.camera_names[camera]
+        offset_ms = (fit.offset_ns or 0) / 1e6
+        drift = fit.drift or 0.0
+        if not warn:
+            return f"camera '{name}': clock offset {offset_ms:+.2f} ms is within the slop again"
+        return (f"camera '{name}': clock offset {offset_ms:+.2f} ms against the rig, drift "
+                f"{drift * 1e3:+.3f} ms/s, slop {self.config.slop * 1e3:.1f} ms: its sets will "
+                "stop matching; set time_offsets, enable auto_offset or check its clock/trigger")
