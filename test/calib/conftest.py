@@ -34,7 +34,8 @@ def _pose(yaw_deg: float, t: list[float]) -> np.ndarray:
 
 
 def make_rig(num_cameras: int) -> Rig:
-    """The ground-truth rig: 2 cameras (stereo, 12 cm) or 3 (a fan; cam0 and cam2 disjoint)."""
+    """The ground-truth rig: 2 cameras (stereo, 12 cm), 3 (a fan; cam0 and cam2 disjoint) or 4
+    (the fan and cam3 on cam0's other side)."""
     K = np.array([[520.0, 0.0, 322.0], [0.0, 518.0, 236.0], [0.0, 0.0, 1.0]])
     yaw1 = 10.0 if num_cameras == 2 else 15.0
     cams = [
@@ -47,6 +48,9 @@ def make_rig(num_cameras: int) -> Rig:
                K * [[0.98], [0.98], [1.0]], "plumb_bob", [-0.1, 0.02, 0.0005, 0.0, 0.0],
                _pose(35.0, [0.24, 0.01, 0.03])),
     ]
+    cams.append(Camera("cam3", "/cam3/image_raw", "cam3_optical_frame", 640, 480,
+                       K * [[1.01], [0.99], [1.0]], "plumb_bob", [-0.18, 0.06, 0.0, 0.0003, 0.0],
+                       _pose(-15.0, [-0.12, -0.01, 0.02])))
     return Rig("truth", "rig_base", cams[:num_cameras])
 
 
@@ -61,6 +65,9 @@ def plan_poses(rig: Rig, board: Board, seed: int, single: int = 16,
         plan.append(([0, 1], shared, [], (0.35, 1.0)))
     elif n == 3:
         plan += [([0, 1], shared, [2], (0.35, 1.0)), ([1, 2], shared, [0], (0.35, 1.0))]
+    elif n == 4:
+        plan += [([0, 1], shared, [2], (0.35, 1.0)), ([1, 2], shared, [0, 3], (0.35, 1.0)),
+                 ([0, 3], shared, [2], (0.35, 1.0))]
     plan += [([c], single, [], (0.3, 0.6)) for c in range(n)]
     out = []
     for see, count, avoid, dist in plan:

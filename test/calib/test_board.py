@@ -7,8 +7,14 @@ import cv2
 import numpy as np
 import pytest
 
-from wint3r_ros.calib.board import (NO_BOARD, Board, _canonical_order, find_corners, parse_board,
-                                   to_gray)
+from wint3r_ros.calib.board import (
+    NO_BOARD,
+    Board,
+    _canonical_order,
+    find_corners,
+    parse_board,
+    to_gray,
+)
 from wint3r_ros.calib.synthetic import project_corners, render_view
 from wint3r_ros.core.calibration import Camera
 from wint3r_ros.errors import CalibrationError

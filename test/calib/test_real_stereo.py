@@ -44,7 +44,7 @@ def test_every_pair_is_found_with_one_corner_order_in_both_cameras(real) -> None
     # camera would rotate its estimate by ~180 degrees.
     rel = []
     for c in range(2):
-        K, D, _ = fit_intrinsics(BOARD.object_points(), [row[c] for row in real.corners],
+        K, D, _, _ = fit_intrinsics(BOARD.object_points(), [row[c] for row in real.corners],
                                  (640, 480))
         cam = Camera(f"c{c}", "/t", "f", 640, 480, K, "plumb_bob", D)
         rel.append([board_pose_pnp(cam, row[c], BOARD.object_points()) for row in real.corners])
@@ -88,4 +88,5 @@ def test_real_stereo_rig_matches_opencv_stereo_calibrate(real) -> None:
     assert rep["pairs"]["left-right"]["holdout"]["rms_px"] <= 0.5
     assert rep["pairs"]["left-right"]["baseline_m"] == pytest.approx(np.linalg.norm(T[:3, 3]))
     assert rep["extrinsics"]["joint_refinement"]["rms_after"] < 0.5
+    assert rep["views_left_out"] == [] and rep["views_half_turned"] == []
     assert result.passed, result.warnings

@@ -6,7 +6,7 @@ corners found by another tool).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -55,6 +55,14 @@ class Detections:
 
     def source(self, f: int, c: int) -> str:
         return self.sources[f][c] or f"{self.camera_names[c]}:{self.keys[f]}"
+
+    def replaced(self, changes: dict[tuple[int, int], np.ndarray | None]) -> "Detections":
+        """A copy with ``corners[f][c]`` replaced for every (f, c) in ``changes`` (None: the
+        view is left out)."""
+        corners = [list(row) for row in self.corners]
+        for (f, c), uv in changes.items():
+            corners[f][c] = uv
+        return replace(self, corners=corners)
 
 
 def detect_frames(frames: Iterable[Frame], board: Board, camera_names: Sequence[str], *,

@@ -1,13 +1,17 @@
 """Fitting: per-camera intrinsics, pairwise extrinsics, and a joint refinement over the rig.
 
 1. Intrinsics: ``cv2.calibrateCamera`` per camera (pinhole, plumb_bob; k3 fixed at 0 unless
-   ``k_coefficients=3``, like ROS ``camera_calibration``'s default of two radial terms).
-2. Extrinsics relative to camera 0: ``cv2.stereoCalibrate`` with ``CALIB_FIX_INTRINSIC`` along a
-   spanning tree of the co-visibility graph (a camera sharing no views with camera 0 is chained
-   through the camera it shares the most views with).
+   ``k_coefficients=3``, like ROS ``camera_calibration``'s default of two radial terms); views
+   whose own RMS is far above the camera's median are left out and the camera refitted once.
+2. Extrinsics relative to camera 0, along a spanning tree of the co-visibility graph (a camera
+   sharing no views with camera 0 is chained through the camera it shares the most views with):
+   the transform most views agree on (calib.consistency: views that disagree are left out, a
+   symmetric board's view is half-turned where that makes it agree), then
+   ``cv2.stereoCalibrate`` with ``CALIB_FIX_INTRINSIC`` on the agreeing views.
 3. Joint refinement: Levenberg-Marquardt (numpy, analytic Jacobians from ``cv2.projectPoints``
    and ``cv2.composeRT``) over every camera's extrinsics and every set's board pose, with the
-   intrinsics fixed, minimising the reprojection error of all views at once.
+   intrinsics fixed, minimising the reprojection error of all views at once; views whose
+   residual is far above the median are left out and the refinement rerun (at most 3 rounds).
 
 Poses are 4x4 float64; ``T_a_b`` maps points from frame b to frame a. Camera 0 is the base.
 """
@@ -20,12 +24,20 @@ import cv2
 import numpy as np
 
 from wint3r_ros.calib.board import Board
+from wint3r_ros.calib.consistency import (
+    AS_DETECTED,
+    HALF_TURNED,
+    ConsensusOptions,
+    half_turn,
+    pair_consensus,
+    rotation_deg,
+)
 from wint3r_ros.calib.detect import Detections
 from wint3r_ros.core.calibration import Camera, Rig
 from wint3r_ros.errors import CalibrationError
 
 __all__ = ["RigFit", "FitOptions", "fit_intrinsics", "fit_rig", "refine_poses",
-           "board_pose_pnp", "project", "T_from_rt", "rt_from_T"]
+           "board_pose_pnp", "project", "T_from_rt", "rt_from_T", "orient_to_rig"]
 
 
 def T_from_rt(rt: np.ndarray) -> np.ndarray:
@@ -167,7 +179,11 @@ def refine_poses(cameras: Sequence[Camera], obj: np.ndarray,
 
 @dataclass(frozen=True)
 class FitOptions:
-    """Knobs of `fit_rig`; names/topics/frames default to cam<i>, /cam<i>/image_raw, ..."""
+    """Knobs of `fit_rig`; names/topics/frames default to cam<i>, /cam<i>/image_raw, ...
+
+    A view is an outlier when its RMS exceeds ``outlier_factor`` x the median of its kind
+    (intrinsics: per camera; extrinsics: over the rig) and ``min_outlier_px``.
+    """
 
     rig_name: str = "rig"
     base_frame: str = "rig_base"
@@ -176,11 +192,19 @@ class FitOptions:
     k_coefficients: int = 2
     min_views: int = 5
     min_common_views: int = 3
+    consensus: ConsensusOptions = ConsensusOptions()
+    outlier_factor: float = 4.0
+    min_outlier_px: float = 1.0
 
 
 @dataclass
 class RigFit:
-    """A fitted rig and how the fit went (RMS in pixels)."""
+    """A fitted rig and how the fit went (RMS in pixels).
+
+    ``detections``: the fit's views as used for the extrinsics (half turns applied, left-out
+    views None); ``left_out``: (set, camera, stage, reason) for every view not used;
+    ``half_turned``: (set, camera) views of a symmetric board turned to agree with the rig.
+    """
 
     rig: Rig
     intrinsics_rms: list[float]
@@ -189,22 +213,53 @@ class RigFit:
     stereo_rms: dict[tuple[str, str], float]          # (parent, child) -> stereoCalibrate RMS
     common_views: dict[tuple[str, str], int]          # every pair (i < j)
     joint: dict[str, float] = field(default_factory=dict)
+    detections: Detections | None = None
+    left_out: list[tuple[int, int, str, str]] = field(default_factory=list)
+    half_turned: list[tuple[int, int]] = field(default_factory=list)
 
 
 def fit_intrinsics(obj: np.ndarray, corners: Sequence[np.ndarray], size: tuple[int, int],
-                   k_coefficients: int = 2) -> tuple[np.ndarray, np.ndarray, float]:
-    """K [3, 3], plumb_bob D [5] and RMS (px) from board views (cv2.calibrateCamera)."""
+                   k_coefficients: int = 2) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """K [3, 3], plumb_bob D [5], RMS (px) and per-view RMS [V] from board views
+    (cv2.calibrateCameraExtended)."""
     if k_coefficients not in (2, 3):
         raise CalibrationError(f"k_coefficients must be 2 or 3, got {k_coefficients}")
     flags = cv2.CALIB_FIX_K3 if k_coefficients == 2 else 0
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 200, 1e-12)
     obj32 = obj.astype(np.float32)
-    rms, K, D, _, _ = cv2.calibrateCamera([obj32] * len(corners),
-                                          [c.astype(np.float32) for c in corners],
-                                          size, None, None, flags=flags, criteria=criteria)
+    out = cv2.calibrateCameraExtended([obj32] * len(corners),
+                                      [c.astype(np.float32) for c in corners],
+                                      size, None, None, flags=flags, criteria=criteria)
+    rms, K, D, per_view = out[0], out[1], out[2], out[7]
     D = np.asarray(D, dtype=np.float64).ravel()[:5]
     D = np.pad(D, (0, 5 - D.size))
-    return np.asarray(K, dtype=np.float64), D, float(rms)
+    return (np.asarray(K, dtype=np.float64), D, float(rms),
+            np.asarray(per_view, dtype=np.float64).ravel())
+
+
+def _outliers(errors: np.ndarray, options: FitOptions) -> np.ndarray:
+    """Mask of errors above max(outlier_factor x median, min_outlier_px)."""
+    limit = max(options.outlier_factor * float(np.median(errors)), options.min_outlier_px)
+    return errors > limit
+
+
+def _camera_intrinsics(det: Detections, c: int, views: list[int], obj: np.ndarray,
+                       options: FitOptions, left_out: list[tuple[int, int, str, str]]
+                       ) -> tuple[np.ndarray, np.ndarray, float, list[int]]:
+    """One camera's K, D, RMS and the views kept; outlier views are left out and refitted once
+    (only while at least ``min_views`` remain)."""
+    size = det.image_sizes[c]
+    K, D, rms, per_view = fit_intrinsics(obj, [det.corners[f][c] for f in views], size,
+                                         options.k_coefficients)
+    bad = _outliers(per_view, options)
+    if bad.any() and (~bad).sum() >= options.min_views:
+        median = float(np.median(per_view))
+        left_out += [(f, c, "intrinsics", f"view RMS {e:.2f} px, median {median:.2f} px")
+                     for f, e, b in zip(views, per_view, bad) if b]
+        views = [f for f, b in zip(views, bad) if not b]
+        K, D, rms, _ = fit_intrinsics(obj, [det.corners[f][c] for f in views], size,
+                                      options.k_coefficients)
+    return K, D, rms, views
 
 
 def _spanning_tree(common: np.ndarray, names: Sequence[str], min_common: int) -> dict[int, int]:
@@ -234,6 +289,109 @@ def _spanning_tree(common: np.ndarray, names: Sequence[str], min_common: int) ->
     return parent
 
 
+def _pair_start(cams: list[Camera], det: Detections, p: int, c: int, frames: Sequence[int],
+                board: Board, options: FitOptions
+                ) -> tuple[np.ndarray, float, dict[int, str]]:
+    """T_c_p [4, 4] from the views both cameras agree on, the stereo RMS, and per common set
+    the consensus verdict (calib.consistency)."""
+    obj = board.object_points()
+    fs = det.common_views(p, c, frames)
+    views = {}
+    for f in fs:
+        uv = det.corners[f][c]
+        T_b = [board_pose_pnp(cams[c], uv, obj)]
+        if board.symmetric:
+            T_b.append(board_pose_pnp(cams[c], half_turn(uv), obj))
+        views[f] = (board_pose_pnp(cams[p], det.corners[f][p], obj), T_b)
+    cons = pair_consensus(views, options=options.consensus)
+    agree = cons.agreeing
+    names = det.camera_names
+    if len(agree) < options.min_common_views:
+        raise CalibrationError(
+            f"cameras {names[p]} and {names[c]}: only {len(agree)} of their {len(fs)} common "
+            f"views agree on one camera-to-camera transform (need {options.min_common_views}); "
+            f"check that the cameras were synchronised and did not move, and that the board "
+            f"was detected the same way round in both")
+    uv_c = {f: half_turn(det.corners[f][c]) if cons.order[f] == HALF_TURNED
+            else det.corners[f][c] for f in agree}
+    obj32 = obj.astype(np.float32)
+    out = cv2.stereoCalibrate(
+        [obj32] * len(agree), [det.corners[f][p].astype(np.float32) for f in agree],
+        [uv_c[f].astype(np.float32) for f in agree], cams[p].K.copy(),
+        cams[p].opencv_distortion(), cams[c].K.copy(), cams[c].opencv_distortion(),
+        det.image_sizes[c], flags=cv2.CALIB_FIX_INTRINSIC,
+        criteria=(cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-10))
+    rms, R, t = out[0], out[5], out[6]   # retval, K1, D1, K2, D2, R, T, E, F
+    T_c_p = np.eye(4)
+    T_c_p[:3, :3], T_c_p[:3, 3] = R, np.asarray(t).ravel()
+    if rotation_deg(T_c_p[:3, :3].T @ cons.T_b_a[:3, :3]) > options.consensus.max_rotation_deg:
+        T_c_p = cons.T_b_a   # stereoCalibrate wandered off: keep the consensus
+    return T_c_p, float(rms), cons.order
+
+
+def _observation_rms(cams: Sequence[Camera], obj: np.ndarray,
+                     observations: Sequence[tuple[int, int, np.ndarray]],
+                     T_cam_base: Sequence[np.ndarray],
+                     T_base_board: dict[int, np.ndarray]) -> np.ndarray:
+    out = []
+    for f, c, uv in observations:
+        T = T_cam_base[c] @ T_base_board[f]
+        pred, _ = project(cams[c], rt_from_T(T)[:3], T[:3, 3], obj)
+        out.append(float(np.sqrt(((pred - uv) ** 2).sum(axis=1).mean())))
+    return np.array(out)
+
+
+def _joint(cams: list[Camera], det: Detections, frames: Sequence[int], obj: np.ndarray,
+           T_cam_base: list[np.ndarray], options: FitOptions,
+           left_out: list[tuple[int, int, str, str]]) -> tuple[list[np.ndarray], dict[str, float]]:
+    """Joint refinement over the sets seen by >= 2 cameras; outlier views (by their residual)
+    are left out and the refinement rerun, at most 3 rounds."""
+    n = len(cams)
+    dropped: set[tuple[int, int]] = set()
+    first: dict[str, float] | None = None
+    stats: dict[str, float] = {}
+    for _ in range(3):
+        seen_by = {f: [c for c in range(n) if det.corners[f][c] is not None
+                       and (f, c) not in dropped] for f in frames}
+        multi = [f for f in frames if len(seen_by[f]) >= 2]
+        T_base_board = {}
+        observations = []
+        for f in multi:
+            c0 = seen_by[f][0]
+            T_base_board[f] = _inv(T_cam_base[c0]) @ board_pose_pnp(cams[c0], det.corners[f][c0],
+                                                                     obj)
+            observations += [(f, c, det.corners[f][c]) for c in seen_by[f]]
+        if not observations:
+            break
+        T_cam_base, boards, stats = refine_poses(cams, obj, observations, T_cam_base,
+                                                 T_base_board, free_cameras=list(range(1, n)))
+        first = first or stats
+        rms = _observation_rms(cams, obj, observations, T_cam_base, boards)
+        bad = _outliers(rms, options)
+        if not bad.any():
+            break
+        # The worst view of each set with an outlier: in a set that two cameras saw
+        # differently both residuals are high, and dropping one already frees the other.
+        median = float(np.median(rms))
+        worst: dict[int, int] = {}
+        for k in np.nonzero(bad)[0]:
+            f = observations[k][0]
+            if f not in worst or rms[k] > rms[worst[f]]:
+                worst[f] = int(k)
+        for k in worst.values():
+            f, c, _ = observations[k]
+            dropped.add((f, c))
+            left_out.append((f, c, "extrinsics", f"rig residual {rms[k]:.2f} px, median "
+                                                  f"{median:.2f} px"))
+    stats = dict(stats)
+    if first:
+        stats["rms_before"] = first["rms_before"]
+    stats["sets"] = float(len([f for f in frames if sum(
+        det.corners[f][c] is not None and (f, c) not in dropped for c in range(n)) >= 2]))
+    stats["views_left_out"] = float(len(dropped))
+    return T_cam_base, stats
+
+
 def fit_rig(det: Detections, board: Board, frames: Sequence[int],
             options: FitOptions = FitOptions()) -> RigFit:
     """Fit intrinsics and extrinsics (camera 0 = base) on the sets ``frames`` of ``det``."""
@@ -247,11 +405,8 @@ def fit_rig(det: Detections, board: Board, frames: Sequence[int],
                 f"too few views: camera {names[c]} sees the whole board in {len(views[c])} "
                 f"image(s) of the fit set; need at least {options.min_views} (take more images, "
                 f"or lower --holdout)")
-    intr = []
-    for c in range(n):
-        K, D, rms = fit_intrinsics(obj, [det.corners[f][c] for f in views[c]],
-                                   det.image_sizes[c], options.k_coefficients)
-        intr.append((K, D, rms))
+    left_out: list[tuple[int, int, str, str]] = []
+    intr = [_camera_intrinsics(det, c, views[c], obj, options, left_out) for c in range(n)]
     topics = options.topics or tuple(f"/{nm}/image_raw" for nm in names)
     frame_ids = options.frame_ids or tuple(f"{nm}_optical_frame" for nm in names)
     cams = [Camera(names[c], topics[c], frame_ids[c], det.image_sizes[c][0],
@@ -263,45 +418,63 @@ def fit_rig(det: Detections, board: Board, frames: Sequence[int],
             if a != b:
                 common[a, b] = len(det.common_views(a, b, frames))
     parent = _spanning_tree(common, names, options.min_common_views) if n > 1 else {}
-    # Stereo initialisation along the tree (parents are always reached before children).
+    # Robust start along the tree (parents are always reached before children).
     T_cam_base: list[np.ndarray] = [np.eye(4)] * n
     stereo_rms: dict[tuple[str, str], float] = {}
+    half_turned: list[tuple[int, int]] = []
     order = [0]
     while len(order) < n:
         order += [c for c, p in parent.items() if p in order and c not in order]
+    used = det
     for c in order[1:]:
         p = parent[c]
-        fs = det.common_views(p, c, frames)
-        obj32 = obj.astype(np.float32)
-        out = cv2.stereoCalibrate(
-            [obj32] * len(fs), [det.corners[f][p].astype(np.float32) for f in fs],
-            [det.corners[f][c].astype(np.float32) for f in fs], cams[p].K.copy(),
-            cams[p].opencv_distortion(), cams[c].K.copy(), cams[c].opencv_distortion(),
-            det.image_sizes[c], flags=cv2.CALIB_FIX_INTRINSIC,
-            criteria=(cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-10))
-        rms, R, T = out[0], out[5], out[6]   # retval, K1, D1, K2, D2, R, T, E, F
-        T_c_p = np.eye(4)
-        T_c_p[:3, :3], T_c_p[:3, 3] = R, np.asarray(T).ravel()
+        T_c_p, rms, verdict = _pair_start(cams, used, p, c, frames, board, options)
+        changes: dict[tuple[int, int], np.ndarray | None] = {}
+        for f, v in verdict.items():
+            if v == HALF_TURNED:
+                changes[(f, c)] = half_turn(used.corners[f][c])
+                half_turned.append((f, c))
+            elif v != AS_DETECTED:
+                changes[(f, c)] = None
+                left_out.append((f, c, "extrinsics", f"pair {names[p]}-{names[c]}: {v}"))
+        used = used.replaced(changes)
         T_cam_base[c] = T_c_p @ T_cam_base[p]
-        stereo_rms[(names[p], names[c])] = float(rms)
+        stereo_rms[(names[p], names[c])] = rms
     joint: dict[str, float] = {}
     if n > 1:
-        multi = [f for f in frames if sum(det.corners[f][c] is not None for c in range(n)) >= 2]
-        T_base_board = {}
-        observations = []
-        for f in multi:
-            seen = [c for c in range(n) if det.corners[f][c] is not None]
-            c0 = seen[0]
-            T_base_board[f] = _inv(T_cam_base[c0]) @ board_pose_pnp(cams[c0],
-                                                                     det.corners[f][c0], obj)
-            observations += [(f, c, det.corners[f][c]) for c in seen]
-        T_cam_base, _, joint = refine_poses(cams, obj, observations, T_cam_base, T_base_board,
-                                            free_cameras=list(range(1, n)))
-        joint["sets"] = float(len(multi))
+        T_cam_base, joint = _joint(cams, used, frames, obj, T_cam_base, options, left_out)
+        used = used.replaced({(f, c): None for f, c, stage, _ in left_out
+                              if stage == "extrinsics"})
     cams = [Camera(cm.name, cm.topic, cm.frame_id, cm.width, cm.height, cm.K,
                    cm.distortion_model, cm.distortion_coefficients, _inv(T_cam_base[c]))
             for c, cm in enumerate(cams)]
     rig = Rig(options.rig_name, options.base_frame, cams)
     pairs = {(names[a], names[b]): int(common[a, b]) for a in range(n) for b in range(a + 1, n)}
-    return RigFit(rig, [i[2] for i in intr], [len(v) for v in views],
-                  {names[c]: names[p] for c, p in parent.items()}, stereo_rms, pairs, joint)
+    return RigFit(rig, [i[2] for i in intr], [len(i[3]) for i in intr],
+                  {names[c]: names[p] for c, p in parent.items()}, stereo_rms, pairs, joint,
+                  used, left_out, half_turned)
+
+
+def orient_to_rig(det: Detections, rig: Rig, board: Board,
+                  sets: Sequence[int]) -> tuple[Detections, list[tuple[int, int]]]:
+    """On a symmetric board, half-turn each camera's view in ``sets`` whose board pose agrees
+    with the rig (seen from the set's first camera) only that way round; other boards, or views
+    that agree either way or neither way, are kept as detected."""
+    if not board.symmetric:
+        return det, []
+    obj = board.object_points()
+    cams = rig.cameras
+    changes: dict[tuple[int, int], np.ndarray | None] = {}
+    for f in sets:
+        seen = [c for c in range(len(cams)) if det.corners[f][c] is not None]
+        if len(seen) < 2:
+            continue
+        a = seen[0]
+        T_a = board_pose_pnp(cams[a], det.corners[f][a], obj)
+        for c in seen[1:]:
+            want = rig.T_cam_i_from_cam_j(c, a) @ T_a
+            errs = [rotation_deg(board_pose_pnp(cams[c], uv, obj)[:3, :3].T @ want[:3, :3])
+                    for uv in (det.corners[f][c], half_turn(det.corners[f][c]))]
+            if errs[1] < errs[0]:
+                changes[(f, c)] = half_turn(det.corners[f][c])
+    return det.replaced(changes), sorted(changes)

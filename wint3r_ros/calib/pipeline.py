@@ -15,7 +15,7 @@ import numpy as np
 from wint3r_ros import __version__
 from wint3r_ros.calib.board import Board
 from wint3r_ros.calib.detect import Detections
-from wint3r_ros.calib.fit import FitOptions, RigFit, fit_rig
+from wint3r_ros.calib.fit import FitOptions, RigFit, fit_rig, orient_to_rig
 from wint3r_ros.calib.validate import Thresholds, coverage, evaluate, quality_warnings, split_sets
 from wint3r_ros.core.calibration import Rig, save_camera_info_yaml, save_rig
 from wint3r_ros.errors import CalibrationError
@@ -111,12 +111,19 @@ def calibrate(det: Detections, config: CalibrateConfig) -> Result:
     fit_sets, held_sets = split_sets(len(det.keys), config.holdout, config.seed)
     fit = fit_rig(det, config.board, fit_sets, config.fit)
     rig = fit.rig
-    ev_fit = evaluate(rig, det, config.board, fit_sets, "fit")
-    ev_held = evaluate(rig, det, config.board, held_sets, "holdout")
+    # The fit split as fitted (half turns applied, left-out views gone); held-out views are
+    # only oriented to the rig on a symmetric board, never dropped.
+    held_det, held_turned = orient_to_rig(det, rig, config.board, held_sets)
+    ev_fit = evaluate(rig, fit.detections or det, config.board, fit_sets, "fit")
+    ev_held = evaluate(rig, held_det, config.board, held_sets, "holdout")
     cover = {name: coverage(det, c, fit_sets) for c, name in enumerate(det.camera_names)}
     judged = ev_held if held_sets else ev_fit
     quality = quality_warnings(judged, cover, config.thresholds)
     notes += _warn_missing_holdout(det, held_sets)
+    if fit.left_out:
+        notes.append(f"{len(fit.left_out)} view(s) left out of the fit as outliers: "
+                     + _shown([f"{det.source(f, c)} ({stage}: {why})"
+                               for f, c, stage, why in fit.left_out], 3))
     names = det.camera_names
     cameras = {}
     for c, name in enumerate(names):
@@ -152,6 +159,11 @@ def calibrate(det: Detections, config: CalibrateConfig) -> Result:
         "pairs": pairs,
         "extrinsics": {"reference": names[0], "chained_from": fit.parent,
                        "joint_refinement": fit.joint},
+        "views_left_out": [{"set": det.keys[f], "camera": names[c], "image": det.source(f, c),
+                            "stage": stage, "reason": why} for f, c, stage, why in fit.left_out],
+        "views_half_turned": [{"set": det.keys[f], "camera": names[c],
+                               "image": det.source(f, c)}
+                              for f, c in sorted(fit.half_turned + held_turned)],
         "images": ev_fit.rows + ev_held.rows,
         "warnings": notes + quality,
         "passed": not quality,
@@ -163,6 +175,7 @@ def check(rig: Rig, det: Detections, config: CalibrateConfig) -> Result:
     """Reprojection RMS of a stored rig on new views (no fitting at all)."""
     notes = _check_boards(det, config.strict)
     sets = list(range(len(det.keys)))
+    det, _ = orient_to_rig(det, rig, config.board, sets)
     ev = evaluate(rig, det, config.board, sets, "check")
     cover = {name: coverage(det, c, sets) for c, name in enumerate(det.camera_names)}
     quality = quality_warnings(ev, cover, config.thresholds)
