@@ -91,6 +91,8 @@ def test_cli_errors_are_one_line_with_exit_code_1(image_dirs2, tmp_path: Path, c
           "--names", "a"], "--names gives 1 names for 2 cameras"),
         (["--images", dirs[0], "--board", "8x5", "--square", "0.05", "--check",
           str(tmp_path / "missing.yaml")], "missing.yaml: cannot read rig calibration"),
+        (["--images", *dirs, "--board", "8x5", "--square", "0.05", "--check", "x.yaml",
+          "--level"], "--level and --cam0-pose set the base frame of a new calibration"),
     ]
     for args, message in cases:
         assert cli.main(["calibrate", *args]) == 1, args

@@ -65,8 +65,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="camera names (default cam0 cam1 ...)")
     parser.add_argument("--rig-name", default="rig", help="rig name in the YAML (default rig)")
     parser.add_argument("--base-frame", default="rig_base",
-                        help="TF frame of the rig; it coincides with camera 0's optical frame "
-                             "(default rig_base)")
+                        help="TF frame of the rig (default rig_base); without --level or "
+                             "--cam0-pose it coincides with camera 0's optical frame")
+    mount = parser.add_mutually_exclusive_group()
+    mount.add_argument("--cam0-pose", nargs=6, type=float,
+                       metavar=("X", "Y", "Z", "ROLL", "PITCH", "YAW"),
+                       help="where camera 0 sits on the base, as a URDF joint: its position in "
+                            "the base frame (metres) and the roll/pitch/yaw (degrees) of its body "
+                            "frame (x along the optical axis, y left, z up); the base frame "
+                            "then follows REP-103 (x forward, y left, z up)")
+    mount.add_argument("--level", action="store_true",
+                       help="the rig is level with camera 0 looking forward: same as "
+                            "--cam0-pose 0 0 0 0 0 0 (base at camera 0, x forward, z up)")
     parser.add_argument("--k-coefficients", type=int, choices=(2, 3), default=2,
                         help="radial distortion terms to fit (2: k3 fixed at 0, like ROS "
                              "camera_calibration; 3: also k3, for wide lenses)")
@@ -154,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
     board = parse_board(args.board, args.square)
     thresholds = Thresholds(max_rms_px=args.max_rms, min_coverage=args.min_coverage)
     if args.check:
+        if args.level or args.cam0_pose:
+            raise CalibrationError("--level and --cam0-pose set the base frame of a new "
+                                   "calibration; --check uses the rig file's own")
         if args.out:
             raise CalibrationError("--check validates an existing rig; it takes no --out")
         rig = load_rig(args.check)
@@ -180,8 +193,11 @@ def run(args: argparse.Namespace) -> int:
             raise CalibrationError(f"--names gives {len(names)} names for {n} cameras")
         topics = tuple(args.topics) if args.bag else None
         det = detect_frames(frames, board, names, use_sb=args.sb)
+        mount = (0.0,) * 6 if args.level else (tuple(args.cam0_pose) if args.cam0_pose
+                                                 else None)
         fit = FitOptions(rig_name=args.rig_name, base_frame=args.base_frame, topics=topics,
-                         k_coefficients=args.k_coefficients, min_views=args.min_views)
+                         k_coefficients=args.k_coefficients, min_views=args.min_views,
+                         cam0_mount=mount)
         config = CalibrateConfig(board, args.holdout, args.seed, args.strict, thresholds, fit)
         result = calibrate(det, config)
         report = args.report or Path(args.out).with_suffix(".report.json")

@@ -33,6 +33,7 @@ from wint3r_ros.calib.consistency import (
     rotation_deg,
 )
 from wint3r_ros.calib.detect import Detections
+from wint3r_ros.calib.frames import base_from_cam0, rebase
 from wint3r_ros.core.calibration import Camera, Rig
 from wint3r_ros.errors import CalibrationError
 
@@ -195,6 +196,7 @@ class FitOptions:
     consensus: ConsensusOptions = ConsensusOptions()
     outlier_factor: float = 4.0
     min_outlier_px: float = 1.0
+    cam0_mount: tuple[float, ...] | None = None   # calib.frames; None: base = cam0's optical
 
 
 @dataclass
@@ -449,6 +451,8 @@ def fit_rig(det: Detections, board: Board, frames: Sequence[int],
                    cm.distortion_model, cm.distortion_coefficients, _inv(T_cam_base[c]))
             for c, cm in enumerate(cams)]
     rig = Rig(options.rig_name, options.base_frame, cams)
+    if options.cam0_mount is not None:
+        rig = rebase(rig, base_from_cam0(options.cam0_mount))
     pairs = {(names[a], names[b]): int(common[a, b]) for a in range(n) for b in range(a + 1, n)}
     return RigFit(rig, [i[2] for i in intr], [len(i[3]) for i in intr],
                   {names[c]: names[p] for c, p in parent.items()}, stereo_rms, pairs, joint,

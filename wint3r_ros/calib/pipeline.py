@@ -159,6 +159,9 @@ def calibrate(det: Detections, config: CalibrateConfig) -> Result:
         "pairs": pairs,
         "extrinsics": {"reference": names[0], "chained_from": fit.parent,
                        "joint_refinement": fit.joint},
+        "base": {"frame": rig.base_frame, "cam0_mount_xyz_rpy_deg": config.fit.cam0_mount,
+                 "convention": "REP-103 (x forward, y left, z up)" if config.fit.cam0_mount
+                 is not None else "camera 0's optical frame (z forward, x right, y down)"},
         "views_left_out": [{"set": det.keys[f], "camera": names[c], "image": det.source(f, c),
                             "stage": stage, "reason": why} for f, c, stage, why in fit.left_out],
         "views_half_turned": [{"set": det.keys[f], "camera": names[c],
