@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 
-from ament_index_python.packages import (PackageNotFoundError, get_package_prefix,
-                                        get_package_share_directory)
-from launch import LaunchContext, LaunchDescription
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix, get_package_share_directory
 from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
+
+from launch import LaunchContext, LaunchDescription
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -23,10 +23,11 @@ launch_testing = pytest.importorskip(
     "with a ROS 2 install): this launch test runs under colcon test in a ROS workspace")
 launch_ros = pytest.importorskip("launch_ros", reason="launch_ros is not installed (comes with ROS 2)")
 
-import launch  # noqa: E402
-import launch_testing.actions  # noqa: E402
+import launch_testing.actions  # noqa: E402, F811
 import launch_testing.asserts  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+
+import launch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "test"))

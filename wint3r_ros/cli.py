@@ -17,26 +17,33 @@ from wint3r_ros.errors import Wint3rError
 # name -> (module, one-line help). Modules expose configure(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("wint3r_ros.doctor", "check the environment and say how to fix what is missing"),
-    "replay": ("wint3r_ros.ros.replay", "publish a rosbag2 into the live graph with /clock"),
-    "record": ("wint3r_ros.ros.record", "record live topics into a rosbag2 (mcap or sqlite3)"),
-    "make-bag": ("wint3r_ros.data.make_bag", "record a synthetic N-camera rig with ground truth into a rosbag2"),
-    "process-bag": ("wint3r_ros.data.process_bag", "run the pipeline on a rosbag2, no DDS: an outputs bag (+ metrics with ground truth)"),
-    "recover-bag": ("wint3r_ros.data.recover", "copy what an interrupted (killed) recording or output left into a complete rosbag2"),
-    "report": ("wint3r_ros.data.report", "score an outputs bag against make-bag ground truth: metrics JSON, plots, PLY"),
+    "replay": ("wint3r_ros.offline.replay", "publish a rosbag2 into the live graph with /clock"),
+    "record": ("wint3r_ros.offline.record", "record live topics into a rosbag2 (mcap or sqlite3)"),
+    "make-bag": ("wint3r_ros.offline.make_bag", "record a synthetic N-camera rig with ground truth into a rosbag2"),
+    "process-bag": ("wint3r_ros.offline.process_bag",
+                    "run the pipeline on a rosbag2, no DDS: an outputs bag (+ metrics with ground truth)"),
+    "recover-bag": ("wint3r_ros.offline.recover",
+                    "copy what an interrupted (killed) recording or output left into a complete rosbag2"),
+    "report": ("wint3r_ros.offline.report",
+               "score an outputs bag against make-bag ground truth: metrics JSON, plots, PLY"),
     "calibrate": ("wint3r_ros.calib.command", "calibrate a rig from checkerboard images"),
     "convert-checkpoint": ("wint3r_ros.model.convert", "convert a WinT3R checkpoint to safetensors with its config"),
-    "train": ("wint3r_ros.train.train_command", "train a model on simulated online windows (checkpoints, JSON log, resume)"),
-    "eval": ("wint3r_ros.train.eval_command", "evaluate a checkpoint: ATE, RPE, depth AbsRel, delta<1.25, fps vs baselines"),
+    "train": ("wint3r_ros.train.train_command",
+              "train a model on simulated online windows (checkpoints, JSON log, resume)"),
+    "eval": ("wint3r_ros.train.eval_command",
+             "evaluate a checkpoint: ATE, RPE, depth AbsRel, delta<1.25, fps vs baselines"),
 }
 
 # `wint3r-ros bench <name>`: name -> (module, one-line help); same interface as COMMANDS.
 BENCHMARKS: dict[str, tuple[str, str]] = {
-    "model": ("wint3r_ros.model.bench", "WinT3R network: ms per window, frames per second, peak memory"),
-    "core": ("wint3r_ros.core.bench", "sync + window overhead per synchronised set (N cameras)"),
-    "ros": ("wint3r_ros.ros.bench", "ROS graph latency over DDS: sync_node, fusion_node (tiny model)"),
-    "pipeline": ("wint3r_ros.data.bench", "process-bag frames/s on a synthetic bag, time in decode / model / write"),
-    "transport": ("wint3r_ros.ros.bench_transport", "WindowBatch end-to-end latency over DDS, raw and JPEG (a bench ros preset)"),
-    "soak": ("wint3r_ros.core.soak", "memory over a long synthetic stream: sync -> windows -> engine, no DDS"),
+    "model": ("wint3r_ros.bench.model", "WinT3R network: ms per window, frames per second, peak memory"),
+    "core": ("wint3r_ros.bench.core", "sync + window overhead per synchronised set (N cameras)"),
+    "ros": ("wint3r_ros.bench.ros", "ROS graph latency over DDS: sync_node, fusion_node (tiny model)"),
+    "pipeline": ("wint3r_ros.bench.pipeline",
+                 "process-bag frames/s on a synthetic bag, time in decode / model / write"),
+    "transport": ("wint3r_ros.bench.transport",
+                  "WindowBatch end-to-end latency over DDS, raw and JPEG (a bench ros preset)"),
+    "soak": ("wint3r_ros.bench.soak", "memory over a long synthetic stream: sync -> windows -> engine, no DDS"),
 }
 
 

@@ -11,8 +11,8 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 __all__ = ["Check", "run_checks", "configure", "run"]
 

@@ -6,7 +6,8 @@ act on them without a traceback; the CLI prints them in one line.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "brief",

@@ -8,8 +8,8 @@ Everything is seeded, rendered once per session, and small (640x480, tens of vie
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -19,7 +19,7 @@ from wint3r_ros.calib.board import Board
 from wint3r_ros.calib.detect import Detections, detect_frames
 from wint3r_ros.calib.sources import Frame
 from wint3r_ros.calib.synthetic import board_poses, project_corners, render_view
-from wint3r_ros.core.calibration import Camera, Rig
+from wint3r_ros.core.rig import Camera, Rig
 
 cv2.setNumThreads(1)
 

@@ -12,7 +12,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from wint3r_ros import cli
 from wint3r_ros.calib.sources import _pair_stamps, decode_image_msg, iter_bag
-from wint3r_ros.core.calibration import load_rig
+from wint3r_ros.data.rig_files import load_rig
 from wint3r_ros.errors import BagError, CalibrationError
 
 TS = get_typestore(Stores.ROS2_HUMBLE)

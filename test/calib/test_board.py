@@ -16,7 +16,7 @@ from wint3r_ros.calib.board import (
     to_gray,
 )
 from wint3r_ros.calib.synthetic import project_corners, render_view
-from wint3r_ros.core.calibration import Camera
+from wint3r_ros.core.rig import Camera
 from wint3r_ros.errors import CalibrationError
 
 CAM = Camera("cam0", "/cam0/image_raw", "cam0_optical_frame", 640, 480,

@@ -10,7 +10,7 @@ import pytest
 from wint3r_ros.calib.fit import FitOptions
 from wint3r_ros.calib.pipeline import CalibrateConfig, calibrate, check
 from wint3r_ros.calib.validate import Thresholds, split_sets
-from wint3r_ros.core.calibration import Camera, Rig
+from wint3r_ros.core.rig import Camera, Rig
 
 
 def _rotation_error_deg(R_a: np.ndarray, R_b: np.ndarray) -> float:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from wint3r_ros import cli
-from wint3r_ros.core.calibration import load_camera_info_yaml, load_rig, save_rig
+from wint3r_ros.data.rig_files import load_camera_info_yaml, load_rig, save_rig
 
 
 @pytest.fixture(scope="module")

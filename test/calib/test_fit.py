@@ -7,7 +7,7 @@ import pytest
 from wint3r_ros.calib.fit import T_from_rt, project, refine_poses, rt_from_T
 from wint3r_ros.calib.pipeline import CalibrateConfig, check
 from wint3r_ros.calib.validate import Thresholds
-from wint3r_ros.core.calibration import Camera
+from wint3r_ros.core.rig import Camera
 
 K = np.array([[400.0, 0.0, 330.0], [0.0, 402.0, 242.0], [0.0, 0.0, 1.0]])
 CAMS = {

@@ -13,7 +13,7 @@ from wint3r_ros import cli
 from wint3r_ros.calib.fit import FitOptions
 from wint3r_ros.calib.frames import base_from_cam0
 from wint3r_ros.calib.pipeline import CalibrateConfig, calibrate
-from wint3r_ros.core.calibration import load_rig
+from wint3r_ros.data.rig_files import load_rig
 from wint3r_ros.errors import CalibrationError
 
 UP = np.array([0.0, 0.0, 1.0])

@@ -20,7 +20,7 @@ from wint3r_ros.calib.fit import board_pose_pnp, fit_intrinsics
 from wint3r_ros.calib.pipeline import CalibrateConfig, calibrate
 from wint3r_ros.calib.sources import iter_image_dirs
 from wint3r_ros.calib.validate import Thresholds
-from wint3r_ros.core.calibration import Camera
+from wint3r_ros.core.rig import Camera
 
 DATA = Path(__file__).parent / "data" / "opencv_stereo"
 BOARD = Board(9, 6, 0.025)   # the square size is not published; 25 mm sets the scale only

@@ -14,7 +14,7 @@ from wint3r_ros.calib.consistency import half_turn
 from wint3r_ros.calib.pipeline import CalibrateConfig, calibrate
 from wint3r_ros.calib.synthetic import project_corners
 from wint3r_ros.calib.validate import split_sets
-from wint3r_ros.core.calibration import Rig
+from wint3r_ros.core.rig import Rig
 
 
 def _extrinsics_error(truth: Rig, fitted: Rig) -> tuple[float, float]:

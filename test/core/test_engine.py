@@ -10,9 +10,8 @@ import pytest
 import torch
 
 from wint3r_ros.core import geometry as g
-from wint3r_ros.core.calibration import Camera, Rig
-from wint3r_ros.core.engine import (EngineConfig, ScaleSmoother, StreamingReconstructor,
-                                    fit_rig_scale)
+from wint3r_ros.core.engine import EngineConfig, ScaleSmoother, StreamingReconstructor, fit_rig_scale
+from wint3r_ros.core.rig import Camera, Rig
 from wint3r_ros.core.sync import ApproximateTimePolicy
 from wint3r_ros.core.window import WindowBuilder, WindowConfig
 from wint3r_ros.errors import ConfigError, InputError
@@ -335,7 +334,7 @@ def test_fit_rig_scale_recovers_a_known_scale_and_rotation_under_noise():
     rng = np.random.default_rng(0)
     rig = _rig_poses(np.array([[0, 0, 0], [0.3, 0, 0], [0, -0.1, -0.2], [0.25, 0.05, -0.15]]), rng)
     errors = []
-    for trial in range(20):
+    for _trial in range(20):
         truth = g.Similarity(0.37, g.matrix_from_quat_xyzw(rng.normal(size=4)), rng.normal(size=3))
         pred = truth.apply_pose(rig)
         pred[:, :3, 3] += rng.normal(scale=0.003 * 0.37, size=(4, 3))  # 3 mm of centre noise

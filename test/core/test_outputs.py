@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from wint3r_ros.core import geometry as g
-from wint3r_ros.core.outputs import (BASE_FROM_OPTICAL, OdomFrame, PathBuffer, cap_points,
-                                    twist_between, voxel_downsample)
+from wint3r_ros.core.outputs import (
+    BASE_FROM_OPTICAL,
+    OdomFrame,
+    PathBuffer,
+    cap_points,
+    twist_between,
+    voxel_downsample,
+)
 
 
 def _pose(yaw, t):

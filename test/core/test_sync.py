@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wint3r_ros.core.sync import (DROP_REASONS, ApproximateTimePolicy, ExactTimePolicy, SyncedSet,
-                                  ns_from_seconds)
+from wint3r_ros.core.sync import DROP_REASONS, ApproximateTimePolicy, ExactTimePolicy, SyncedSet, ns_from_seconds
 from wint3r_ros.errors import ConfigError, SyncError
 
 MS = 1_000_000
@@ -165,7 +164,7 @@ def test_sync_waits_at_most_the_reorder_window_for_a_lost_message():
     p = ApproximateTimePolicy(2, slop=0.005, reorder_window=0.05)
     arr = rig_arrivals(2, 8, missing={(1, 4)})
     emitted = {}
-    for idx, (stream, stamp, item) in enumerate(arr):
+    for _idx, (stream, stamp, item) in enumerate(arr):
         for s in p.add(stream, stamp, item):
             emitted[s[0][1]] = stamp
     assert sorted(emitted) == [0, 1, 2, 3, 5, 6, 7]

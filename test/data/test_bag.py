@@ -10,9 +10,9 @@ from rosbags.interfaces import QosDurability, QosReliability
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from wint3r_ros.core.calibration import Camera
+from wint3r_ros.core.rig import Camera
 from wint3r_ros.data import messages as m
-from wint3r_ros.data.bag import (QOS_SENSOR_DATA, BagReader, BagWriter, qos_profile)
+from wint3r_ros.data.bag import QOS_SENSOR_DATA, BagReader, BagWriter, qos_profile
 from wint3r_ros.errors import BagError
 
 T0 = 1_700_000_000_000_000_000

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from rosbags.typesys import get_types_from_msg
 
-from wint3r_ros.core.calibration import Camera
 from wint3r_ros.core.geometry import pose_from_translation_quat
+from wint3r_ros.core.rig import Camera
 from wint3r_ros.data import messages as m
 from wint3r_ros.errors import InputError
 

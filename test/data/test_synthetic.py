@@ -7,9 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from wint3r_ros.core.calibration import Rig
-from wint3r_ros.data.synthetic import (RigConfig, SceneConfig, SyntheticRig, build_rig,
-                                       build_scene)
+from wint3r_ros.core.rig import Rig
+from wint3r_ros.data.synthetic import RigConfig, SceneConfig, SyntheticRig, build_rig, build_scene
 from wint3r_ros.errors import ConfigError
 
 SMALL = RigConfig(num_cameras=3, width=48, height=36)

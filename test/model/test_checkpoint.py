@@ -9,8 +9,7 @@ from safetensors.torch import save_file
 
 from wint3r_ros.cli import main as cli_main
 from wint3r_ros.errors import CheckpointError
-from wint3r_ros.model.checkpoint import (convert_checkpoint, load_model, read_checkpoint,
-                                         save_checkpoint)
+from wint3r_ros.model.checkpoint import convert_checkpoint, load_model, read_checkpoint, save_checkpoint
 from wint3r_ros.model.config import WinT3RConfig
 from wint3r_ros.model.network import WinT3R
 

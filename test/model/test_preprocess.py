@@ -6,9 +6,15 @@ import pytest
 import torch
 
 from wint3r_ros.errors import InputError
-from wint3r_ros.model.preprocess import (IMAGENET_MEAN, IMAGENET_STD, PUBLISHED_RESOLUTIONS,
-                                         choose_resolution, model_resolution, preprocess,
-                                         resolutions_for)
+from wint3r_ros.model.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PUBLISHED_RESOLUTIONS,
+    choose_resolution,
+    model_resolution,
+    preprocess,
+    resolutions_for,
+)
 
 
 def gradient_image(width: int, height: int) -> np.ndarray:

@@ -32,7 +32,8 @@ def test_step_by_step_equals_one_sequence_call(tiny):
         conf.append(out.conf)
         poses.append(out.raw_pose_enc_iters)
     torch.testing.assert_close(torch.cat(pts), whole["pts_local"], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(torch.cat(conf), whole["conf"], atol=1e-5, rtol=1e-5)
+    # conf = 1 + exp(x) reaches the hundreds with random weights: its float error is relative
+    torch.testing.assert_close(torch.cat(conf), whole["conf"], atol=1e-5, rtol=1e-4)
     # the window-by-window camera head (cached keys/values) equals one run over the final pool
     torch.testing.assert_close(torch.cat(poses, dim=1), whole["pose_enc_iters"], atol=1e-5, rtol=1e-5)
     assert state.pool_size() == 12 and state.pool_windows() == [0] * 4 + [1] * 4 + [2] * 4

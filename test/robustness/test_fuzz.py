@@ -14,8 +14,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wint3r_ros.core import calibration as calib
 from wint3r_ros.data import messages as m
+from wint3r_ros.data import rig_files as calib
 from wint3r_ros.errors import Wint3rError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,10 +19,9 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-
 from fixtures.cameras import NAMES, make_rig, texture, write_rig  # noqa: E402
 from fixtures.graph import fusion_overrides, random_tiny_model, sync_overrides  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
 from wint3r_ros.core.window import WindowConfig  # noqa: E402
 from wint3r_ros.ros import convert as cv  # noqa: E402
@@ -242,7 +241,7 @@ def test_fusion_node_without_rig_refuses_a_nan_camera_info_but_publishes_depth(
         # publishers appear with the first results; feed windows until the receiver has both
         for i, b in enumerate(_batches(20, infos=infos)):
             node._on_batch(b)
-            assert _wait(lambda: node.status_values()["windows"] == i + 1)
+            assert _wait(lambda i=i: node.status_values()["windows"] == i + 1)
             end = time.monotonic() + 1.0
             while time.monotonic() < end and not (got["depth"] and got["info0"]):
                 ex.spin_once(timeout_sec=0.05)

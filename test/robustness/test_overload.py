@@ -15,11 +15,10 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rcl_interfaces.srv import GetParameters  # noqa: E402
-
 from fixtures.cameras import write_rig  # noqa: E402
 from fixtures.graph import fusion_overrides, random_tiny_model, window_batches  # noqa: E402
+from rcl_interfaces.srv import GetParameters  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
 from wint3r_ros.msg import ReconstructionStatus, WindowBatch  # noqa: E402
 from wint3r_ros.ros import qos  # noqa: E402

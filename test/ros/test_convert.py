@@ -11,7 +11,7 @@ from builtin_interfaces.msg import Time  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from wint3r_ros.core import geometry as g  # noqa: E402
-from wint3r_ros.core.calibration import Camera  # noqa: E402
+from wint3r_ros.core.rig import Camera  # noqa: E402
 from wint3r_ros.errors import InputError  # noqa: E402
 from wint3r_ros.ros import convert as cv  # noqa: E402
 

@@ -16,17 +16,25 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+from fixtures.cameras import NAMES, SyntheticCameras, texture, write_rig  # noqa: E402
+from fixtures.graph import (  # noqa: E402
+    Recorder,
+    fusion_overrides,
+    make_graph,
+    play,
+    random_tiny_model,
+    record_all,
+    spin_until,
+    sync_overrides,
+    window_batches,
+)
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
-from fixtures.cameras import NAMES, SyntheticCameras, texture, write_rig  # noqa: E402
-from fixtures.graph import (Recorder, fusion_overrides, make_graph, play, window_batches,  # noqa: E402
-                            random_tiny_model, record_all, spin_until, sync_overrides)
-
+from wint3r_ros.core.outputs import BASE_FROM_OPTICAL  # noqa: E402
 from wint3r_ros.errors import ConfigError  # noqa: E402
 from wint3r_ros.ros import convert as cv  # noqa: E402
 from wint3r_ros.ros.fusion_node import FusionNode  # noqa: E402
-from wint3r_ros.core.outputs import BASE_FROM_OPTICAL  # noqa: E402
 from wint3r_ros.ros.sync_node import SyncNode  # noqa: E402
 
 torch.set_num_threads(1)

@@ -13,7 +13,6 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-
 from fixtures.cameras import MOUNTS, NAMES, make_rig  # noqa: E402
 from fixtures.graph import make_graph, play, spin_for, spin_until  # noqa: E402
 

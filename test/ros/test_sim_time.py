@@ -12,7 +12,6 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-
 from fixtures.cameras import SyntheticCameras, publish_clock  # noqa: E402
 from fixtures.graph import make_graph, spin_for, spin_until  # noqa: E402
 

@@ -14,8 +14,7 @@ from wint3r_ros.core import geometry as g  # noqa: E402
 from wint3r_ros.errors import InputError  # noqa: E402
 from wint3r_ros.ros import convert as cv  # noqa: E402
 from wint3r_ros.ros import qos  # noqa: E402
-from wint3r_ros.ros.tf import (StaticTransformBroadcaster, StaticTransforms,  # noqa: E402
-                               TransformBroadcaster, check_frame_id)
+from wint3r_ros.ros.tf import StaticTransformBroadcaster, StaticTransforms, TransformBroadcaster, check_frame_id  # noqa: E402
 
 
 def _t(parent, child, x=0.0, ns=0):

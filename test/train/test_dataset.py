@@ -7,8 +7,7 @@ import torch
 
 from wint3r_ros.core.window import WindowConfig
 from wint3r_ros.errors import ConfigError
-from wint3r_ros.train.dataset import (ClipDataset, SceneCache, clip_windows, epoch_order,
-                                      parse_data_spec, split_seeds)
+from wint3r_ros.train.dataset import ClipDataset, SceneCache, clip_windows, epoch_order, parse_data_spec, split_seeds
 
 
 def test_clip_windows_are_the_engines_time_major_windows_with_overlap():

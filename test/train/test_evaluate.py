@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 
 from wint3r_ros import cli
 from wint3r_ros.model.checkpoint import save_checkpoint
@@ -112,7 +111,7 @@ def test_eval_command_writes_the_report_for_synthetic_scenes(random_checkpoint, 
 
 
 def test_eval_command_reads_a_recorded_bag_with_ground_truth(random_checkpoint, tmp_path):
-    from wint3r_ros.data.make_bag import MakeBagConfig, make_bag
+    from wint3r_ros.offline.make_bag import MakeBagConfig, make_bag
 
     made = make_bag(tmp_path / "bag", MakeBagConfig(cameras=2, frames=6, width=64, height=48))
     out = tmp_path / "bag_metrics.json"

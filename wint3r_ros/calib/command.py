@@ -20,7 +20,7 @@ from wint3r_ros.calib.fit import FitOptions
 from wint3r_ros.calib.pipeline import CalibrateConfig, Result, calibrate, check, write_outputs
 from wint3r_ros.calib.sources import iter_bag, iter_image_dirs
 from wint3r_ros.calib.validate import Thresholds
-from wint3r_ros.core.calibration import load_rig
+from wint3r_ros.data.rig_files import load_rig
 from wint3r_ros.errors import CalibrationError
 
 __all__ = ["configure", "run"]

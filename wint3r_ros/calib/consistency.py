@@ -19,8 +19,8 @@ Poses are 4x4 float64; ``T_a_b`` maps points from frame b to frame a.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -6,8 +6,8 @@ corners found by another tool).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -56,7 +56,7 @@ class Detections:
     def source(self, f: int, c: int) -> str:
         return self.sources[f][c] or f"{self.camera_names[c]}:{self.keys[f]}"
 
-    def replaced(self, changes: dict[tuple[int, int], np.ndarray | None]) -> "Detections":
+    def replaced(self, changes: dict[tuple[int, int], np.ndarray | None]) -> Detections:
         """A copy with ``corners[f][c]`` replaced for every (f, c) in ``changes`` (None: the
         view is left out)."""
         corners = [list(row) for row in self.corners]

@@ -17,8 +17,8 @@ Poses are 4x4 float64; ``T_a_b`` maps points from frame b to frame a. Camera 0 i
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -34,7 +34,7 @@ from wint3r_ros.calib.consistency import (
 )
 from wint3r_ros.calib.detect import Detections
 from wint3r_ros.calib.frames import base_from_cam0, rebase
-from wint3r_ros.core.calibration import Camera, Rig
+from wint3r_ros.core.rig import Camera, Rig
 from wint3r_ros.errors import CalibrationError
 
 __all__ = ["RigFit", "FitOptions", "fit_intrinsics", "fit_rig", "refine_poses",
@@ -148,7 +148,7 @@ def refine_poses(cameras: Sequence[Camera], obj: np.ndarray,
     cost, H, g = residuals(ext, brd, True)
     rms_before = float(np.sqrt(cost / max(1, n_res // 2)))
     lam, it = 1e-3, 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
         diag = np.diag(H).copy()
         diag[diag <= 0] = 1.0
         try:

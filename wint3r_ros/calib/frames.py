@@ -10,12 +10,12 @@ looking forward at the base's origin (``--level``).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from wint3r_ros.core.calibration import Camera, Rig
 from wint3r_ros.core.outputs import BASE_FROM_OPTICAL
+from wint3r_ros.core.rig import Camera, Rig
 from wint3r_ros.errors import CalibrationError
 
 __all__ = ["base_from_cam0", "rebase"]

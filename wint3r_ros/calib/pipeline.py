@@ -17,7 +17,8 @@ from wint3r_ros.calib.board import Board
 from wint3r_ros.calib.detect import Detections
 from wint3r_ros.calib.fit import FitOptions, RigFit, fit_rig, orient_to_rig
 from wint3r_ros.calib.validate import Thresholds, coverage, evaluate, quality_warnings, split_sets
-from wint3r_ros.core.calibration import Rig, save_camera_info_yaml, save_rig
+from wint3r_ros.core.rig import Rig
+from wint3r_ros.data.rig_files import save_camera_info_yaml, save_rig
 from wint3r_ros.errors import CalibrationError
 
 __all__ = ["CalibrateConfig", "Result", "calibrate", "check", "write_outputs", "EXIT_QUALITY"]

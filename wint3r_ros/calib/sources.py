@@ -16,9 +16,9 @@ mono8/mono16/bgr8/rgb8/bgra8/rgba8/bayer encodings, or sensor_msgs/CompressedIma
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import cv2
 import numpy as np

@@ -7,14 +7,14 @@ corner pixels for corner-level tests that skip detection.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 from wint3r_ros.calib.board import Board
 from wint3r_ros.calib.fit import project
-from wint3r_ros.core.calibration import Camera, Rig
+from wint3r_ros.core.rig import Camera, Rig
 
 __all__ = ["project_corners", "render_view", "board_poses", "visible"]
 

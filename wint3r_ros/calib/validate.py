@@ -14,8 +14,9 @@ The split into fit and held-out sets is a seeded permutation of the sets, so it 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -23,7 +24,7 @@ import numpy as np
 from wint3r_ros.calib.board import Board
 from wint3r_ros.calib.detect import Detections
 from wint3r_ros.calib.fit import board_pose_pnp, project, refine_poses
-from wint3r_ros.core.calibration import Rig
+from wint3r_ros.core.rig import Rig
 from wint3r_ros.errors import CalibrationError
 
 __all__ = ["Thresholds", "Evaluation", "split_sets", "evaluate", "coverage", "quality_warnings"]

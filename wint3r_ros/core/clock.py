@@ -21,8 +21,8 @@ precision does not depend on the absolute stamps.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -11,8 +11,8 @@ Conventions (float64 numpy throughout):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -202,7 +202,7 @@ class Similarity:
         out[..., :3, 3] = self.scale * T[..., :3, 3] @ self.rotation.T + self.translation
         return out
 
-    def inverse(self) -> "Similarity":
+    def inverse(self) -> Similarity:
         Rt = self.rotation.T
         return Similarity(1.0 / self.scale, Rt, -(Rt @ self.translation) / self.scale, self.rms)
 

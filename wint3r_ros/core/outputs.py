@@ -11,7 +11,8 @@ stream left it instead of jumping back to the origin.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -62,8 +62,9 @@ import bisect
 import math
 import operator
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from wint3r_ros.errors import ConfigError, SyncError
 
@@ -110,7 +111,7 @@ class SyncedSet(tuple):
     missing: tuple
 
     def __new__(cls, items: Sequence[Any], stamps: Sequence[int | None],
-                aligned: Sequence[int | None], index: int) -> "SyncedSet":
+                aligned: Sequence[int | None], index: int) -> SyncedSet:
         self = super().__new__(cls, items)
         self.stamps = tuple(stamps)
         self.aligned = tuple(aligned)

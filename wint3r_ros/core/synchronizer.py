@@ -18,12 +18,20 @@ samples). See `core.clock` for cameras at different rates.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from wint3r_ros.core.clock import ClockEstimate, ClockEstimator
-from wint3r_ros.core.sync import (NS_PER_S, ApproximateTimePolicy, ExactTimePolicy, SyncedSet,
-                                  SyncEvent, SyncStats, ns_from_seconds)
+from wint3r_ros.core.sync import (
+    NS_PER_S,
+    ApproximateTimePolicy,
+    ExactTimePolicy,
+    SyncedSet,
+    SyncEvent,
+    SyncStats,
+    ns_from_seconds,
+)
 from wint3r_ros.errors import ConfigError
 
 __all__ = ["SYNC_POLICIES", "SyncConfig", "Synchronizer"]

@@ -30,9 +30,10 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from wint3r_ros.data.messages import project_typestore
 from wint3r_ros.errors import BagError, ConfigError, brief
@@ -68,8 +69,7 @@ _MAX_LOG_TIME = 2**63 - 1
 
 def qos_profile(reliable: bool = True, transient_local: bool = False, depth: int = 10) -> Any:
     """A rosbags ``Qos`` (keep-last ``depth``; infinite deadline/lifespan/lease like rmw)."""
-    from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
-                                    QosReliability, QosTime)
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
     return Qos(
         history=QosHistory.KEEP_LAST, depth=depth,
@@ -205,7 +205,7 @@ class BagReader:
             finally:
                 self._reader = None
 
-    def __enter__(self) -> "BagReader":
+    def __enter__(self) -> BagReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -560,7 +560,7 @@ class BagWriter:
             raise BagError(f"bag {self.path}: cannot update {marker.name}: "
                            f"{err.strerror or err}") from err
 
-    def __enter__(self) -> "BagWriter":
+    def __enter__(self) -> BagWriter:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

@@ -12,12 +12,13 @@ Image encodings (``sensor_msgs/image_encodings``): mono8, 8UC1, rgb8, bgr8, 8UC3
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-from wint3r_ros.core.calibration import DISTORTION_MODELS, Camera
 from wint3r_ros.core.geometry import pose_from_translation_quat, translation_quat_from_pose
+from wint3r_ros.core.rig import DISTORTION_MODELS, Camera
 from wint3r_ros.errors import CalibrationError, InputError
 
 __all__ = [

@@ -17,12 +17,12 @@ colour from every view: photometric losses and learned matchers see consistent t
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
-from wint3r_ros.core.calibration import Camera, Rig
+from wint3r_ros.core.rig import Camera, Rig
 
 __all__ = [
     "SceneConfig",

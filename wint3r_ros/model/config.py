@@ -8,8 +8,9 @@ parity fixture), so their configurations map onto ours without guessing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from wint3r_ros.errors import ConfigError, reject_unknown_fields
 
@@ -75,12 +76,12 @@ class WinT3RConfig:
 
     # ----------------------------------------------------------------------------- presets
     @classmethod
-    def official(cls) -> "WinT3RConfig":
+    def official(cls) -> WinT3RConfig:
         """The published configuration (the checkpoint `lizizun/WinT3R` loads strictly)."""
         return cls()
 
     @classmethod
-    def tiny(cls) -> "WinT3RConfig":
+    def tiny(cls) -> WinT3RConfig:
         """A small model that runs a 6-frame 64x96 window in well under a second on 2 CPU cores."""
         return cls(
             enc_embed_dim=192, enc_depth=4, enc_num_heads=3,
@@ -92,7 +93,7 @@ class WinT3RConfig:
         )
 
     @classmethod
-    def preset(cls, name: str) -> "WinT3RConfig":
+    def preset(cls, name: str) -> WinT3RConfig:
         """`official` or `tiny`, by name (for CLI flags and YAML)."""
         presets = {"official": cls.official, "tiny": cls.tiny}
         if name not in presets:
@@ -100,7 +101,7 @@ class WinT3RConfig:
         return presets[name]()
 
     @classmethod
-    def from_authors_kwargs(cls, kwargs: Mapping[str, Any]) -> "WinT3RConfig":
+    def from_authors_kwargs(cls, kwargs: Mapping[str, Any]) -> WinT3RConfig:
         """Map the authors' `WinT3R(...)` constructor arguments onto a config.
 
         Defaults are the authors' defaults where they differ from ours (state_dec_num_heads=16,
@@ -150,12 +151,12 @@ class WinT3RConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "WinT3RConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> WinT3RConfig:
         """Inverse of `to_dict`; unknown keys are a ConfigError naming them."""
         reject_unknown_fields(cls, data, "WinT3RConfig")
         return cls(**dict(data))
 
-    def replace(self, **changes: Any) -> "WinT3RConfig":
+    def replace(self, **changes: Any) -> WinT3RConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 

@@ -58,7 +58,7 @@ def window_starts(total: int, window: int, stride: int) -> list[int]:
     return list(range(0, total - window + 1, stride))
 
 
-def forward_windows(model: "WinT3R", images: torch.Tensor) -> dict[str, torch.Tensor]:
+def forward_windows(model: WinT3R, images: torch.Tensor) -> dict[str, torch.Tensor]:
     """The training pass: every window of images [N, 3, H, W] (no padding), differentiable.
 
     Returns per window occurrence (M = windows * window_size rows, window by window):
@@ -97,7 +97,7 @@ def forward_windows(model: "WinT3R", images: torch.Tensor) -> dict[str, torch.Te
 
 
 def _select(n: int, order: list[int], starts: list[int], window: int, pts: torch.Tensor,
-            conf: torch.Tensor, raw_iters: torch.Tensor, pose_from: str) -> "SequenceOutput":
+            conf: torch.Tensor, raw_iters: torch.Tensor, pose_from: str) -> SequenceOutput:
     """Per-frame choice among window occurrences (rows of pts/conf/raw_iters, window-major)."""
     if pose_from not in ("last", "first"):
         raise InputError(f"pose_from={pose_from!r}: expected 'last' or 'first'")
@@ -120,7 +120,7 @@ def _select(n: int, order: list[int], starts: list[int], window: int, pts: torch
 
 
 @torch.inference_mode()
-def online_inference(model: "WinT3R", images: torch.Tensor, pose_from: str = "last",
+def online_inference(model: WinT3R, images: torch.Tensor, pose_from: str = "last",
                      use_cache: bool = True) -> SequenceOutput:
     """The authors' online mode: the stream runs window by window through `step`.
 
@@ -146,7 +146,7 @@ def online_inference(model: "WinT3R", images: torch.Tensor, pose_from: str = "la
 
 
 @torch.inference_mode()
-def offline_inference(model: "WinT3R", images: torch.Tensor, pose_from: str = "last") -> SequenceOutput:
+def offline_inference(model: WinT3R, images: torch.Tensor, pose_from: str = "last") -> SequenceOutput:
     """The authors' offline mode: all windows decoded, one camera-head run over the whole pool."""
     cfg = model.config
     check_images(images, cfg.patch_size)

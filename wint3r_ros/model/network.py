@@ -10,7 +10,8 @@ these methods only delegate.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Hashable, NamedTuple, Sequence
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import nn
@@ -71,7 +72,7 @@ class WinT3R(nn.Module):
         self.gradient_checkpointing = False
 
     # ------------------------------------------------------------------ init (random weights)
-    def init_weights(self, seed: int | None = None) -> "WinT3R":
+    def init_weights(self, seed: int | None = None) -> WinT3R:
         """Random initialisation in the authors' manner (xavier linears, unit LayerNorms)."""
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         with torch.no_grad():
@@ -175,7 +176,7 @@ class WinT3R(nn.Module):
         return block(*args)
 
     # ---------------------------------------------------------------------- streaming API
-    def new_stream(self, max_pool_tokens: int | None = None) -> "StreamState":
+    def new_stream(self, max_pool_tokens: int | None = None) -> StreamState:
         """An empty stream; `max_pool_tokens` overrides the config's pool bound (None: config's)."""
         from wint3r_ros.model.stream import StreamState
 
@@ -183,20 +184,20 @@ class WinT3R(nn.Module):
         return StreamState(self.cam_head.new_cache(), max_pool_tokens=bound,
                            window_size=self.config.window_size)
 
-    def step(self, state: "StreamState", images: torch.Tensor,
-             keys: Sequence[Hashable] | None = None, *, last: bool = False) -> "WindowOutput":
+    def step(self, state: StreamState, images: torch.Tensor,
+             keys: Sequence[Hashable] | None = None, *, last: bool = False) -> WindowOutput:
         """Process one window images [S, 3, H, W]; see stream.step for the full contract."""
         from wint3r_ros.model.stream import step
 
         return step(self, state, images, keys, last=last)
 
-    def online_inference(self, images: torch.Tensor, pose_from: str = "last") -> "SequenceOutput":
+    def online_inference(self, images: torch.Tensor, pose_from: str = "last") -> SequenceOutput:
         """The authors' online mode over a whole sequence [N, 3, H, W]; see inference.py."""
         from wint3r_ros.model.inference import online_inference
 
         return online_inference(self, images, pose_from=pose_from)
 
-    def offline_inference(self, images: torch.Tensor, pose_from: str = "last") -> "SequenceOutput":
+    def offline_inference(self, images: torch.Tensor, pose_from: str = "last") -> SequenceOutput:
         """The authors' offline mode over a whole sequence [N, 3, H, W]; see inference.py."""
         from wint3r_ros.model.inference import offline_inference
 

@@ -7,8 +7,8 @@ resolution, state grid, ...) and kept in a plain dict cache, never in the state_
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

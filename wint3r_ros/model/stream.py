@@ -15,8 +15,9 @@ later windows no longer attend to it; the kept entries are not recomputed.
 """
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Hashable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -205,7 +206,7 @@ def check_images(images: torch.Tensor, patch_size: int = 16, where: str = "image
         raise InputError(f"{where}: expected ImageNet-normalised floats, got dtype {images.dtype}")
 
 
-def _embed_with_cache(model: "WinT3R", state: StreamState, images: torch.Tensor,
+def _embed_with_cache(model: WinT3R, state: StreamState, images: torch.Tensor,
                       keys: Sequence[Hashable] | None) -> torch.Tensor:
     """[S, P, C] decoder-width tokens; frames whose key is cached are not encoded again."""
     grid = (images.shape[-2] // model.config.patch_size, images.shape[-1] // model.config.patch_size)
@@ -236,7 +237,7 @@ def _embed_with_cache(model: "WinT3R", state: StreamState, images: torch.Tensor,
 
 
 @torch.inference_mode()
-def step(model: "WinT3R", state: StreamState, images: torch.Tensor,
+def step(model: WinT3R, state: StreamState, images: torch.Tensor,
          keys: Sequence[Hashable] | None = None, last: bool = False) -> WindowOutput:
     """Process one window of a stream.
 

@@ -11,8 +11,9 @@ CompressedImages (for a fusion node on another machine).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -13,12 +13,13 @@ converted back into a stamp.
 from __future__ import annotations
 
 import array
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-from wint3r_ros.core.calibration import Camera
 from wint3r_ros.core.geometry import translation_quat_from_pose
+from wint3r_ros.core.rig import Camera
 from wint3r_ros.data import messages as _m
 from wint3r_ros.errors import InputError
 

@@ -9,7 +9,8 @@ a wrong encoding at 30 Hz gives one line every few seconds (with the running cou
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 __all__ = ["RateLimitedLog", "OK", "WARN", "ERROR", "STALE", "diagnostic_status",
            "diagnostic_array", "reconstruction_status", "RateMeter"]

@@ -13,8 +13,9 @@ Not thread-safe: the node calls `add` under its lock and publishes outside it.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from wint3r_ros.core.sync import DROP_REASONS, ApproximateTimePolicy, SyncEvent
 from wint3r_ros.core.window import Window, WindowBuilder, WindowConfig

@@ -30,8 +30,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from rclpy.clock import Clock, ClockType, JumpThreshold
@@ -206,7 +207,8 @@ class FusionNode(Node):
         self._warned_no_info: set[str] = set()
 
         from diagnostic_msgs.msg import DiagnosticArray
-        from nav_msgs.msg import Odometry, Path as PathMsg
+        from nav_msgs.msg import Odometry
+        from nav_msgs.msg import Path as PathMsg
         from sensor_msgs.msg import PointCloud2
 
         from wint3r_ros.msg import ReconstructionStatus, WindowBatch
@@ -249,7 +251,7 @@ class FusionNode(Node):
 
     # ------------------------------------------------------------------------ configuration
     def _load_rig(self, p: dict[str, Any]) -> None:
-        from wint3r_ros.core.calibration import load_rig
+        from wint3r_ros.data.rig_files import load_rig
 
         self.rig = None
         if p["rig_file"]:

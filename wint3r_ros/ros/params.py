@@ -13,8 +13,9 @@ refused with "restart the node", bad values with the same reason as at start-up.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from wint3r_ros.errors import ConfigError
 
@@ -118,8 +119,7 @@ def validate(spec: ParamSpec, value: Any) -> tuple[Any, str | None]:
 
 
 def _descriptor(spec: ParamSpec) -> Any:
-    from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                    ParameterType)
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
     types = {"bool": ParameterType.PARAMETER_BOOL, "int": ParameterType.PARAMETER_INTEGER,
              "float": ParameterType.PARAMETER_DOUBLE, "str": ParameterType.PARAMETER_STRING,

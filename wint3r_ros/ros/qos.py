@@ -16,11 +16,11 @@ best-effort camera; a bag recorded best-effort is replayed best-effort). So:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
-                       qos_profile_sensor_data)
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from wint3r_ros.errors import ConfigError
 
@@ -82,7 +82,7 @@ class PublisherInfo:
     durability: Any
 
     @classmethod
-    def from_endpoint(cls, info: Any) -> "PublisherInfo":
+    def from_endpoint(cls, info: Any) -> PublisherInfo:
         ns = info.node_namespace.rstrip("/")
         return cls(f"{ns}/{info.node_name}", info.topic_type, info.qos_profile.reliability,
                    info.qos_profile.durability)

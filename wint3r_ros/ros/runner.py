@@ -11,7 +11,8 @@ import contextlib
 import signal
 import sys
 import threading
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from wint3r_ros.errors import Wint3rError, brief
 

@@ -23,7 +23,8 @@ import re
 import threading
 import time
 from collections import deque
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rclpy.clock import Clock, ClockType
 from rclpy.event_handler import SubscriptionEventCallbacks
@@ -171,7 +172,7 @@ class SyncNode(Node):
 
     # ------------------------------------------------------------------------ configuration
     def _configure_cameras(self, p: dict[str, Any]) -> None:
-        from wint3r_ros.core.calibration import load_rig
+        from wint3r_ros.data.rig_files import load_rig
 
         rig = None
         if p["rig_file"]:
@@ -304,7 +305,7 @@ class SyncNode(Node):
         from sensor_msgs.msg import CameraInfo
 
         out = []
-        for c, name in enumerate(self.camera_names):
+        for c, _name in enumerate(self.camera_names):
             info = self._infos[c]
             if info is not None and info.width > 0:
                 out.append(info)

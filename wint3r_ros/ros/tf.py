@@ -13,7 +13,8 @@ Frame names follow tf2: non-empty, no leading slash, no whitespace, child differ
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from wint3r_ros.errors import InputError
 from wint3r_ros.ros import qos

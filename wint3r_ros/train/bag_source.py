@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wint3r_ros.core.calibration import load_rig
 from wint3r_ros.core.sync import ApproximateTimePolicy
+from wint3r_ros.data.rig_files import load_rig
 from wint3r_ros.errors import BagError, InputError
 from wint3r_ros.train.evaluate import Sequence
 
@@ -30,8 +30,7 @@ def bag_sequence(bag: str | Path, rig_path: str | Path, frames: int | None = Non
                  slop: float = 0.02) -> Sequence:
     """Read up to `frames` synchronised sets of the rig's cameras (all when None)."""
     from wint3r_ros.data.bag import BagReader
-    from wint3r_ros.data.messages import (array_from_image, rgb_from_image,
-                                          transforms_from_tf_message)
+    from wint3r_ros.data.messages import array_from_image, rgb_from_image, transforms_from_tf_message
 
     rig = load_rig(rig_path)
     names = list(rig.camera_names)
@@ -54,7 +53,7 @@ def bag_sequence(bag: str | Path, rig_path: str | Path, frames: int | None = Non
             if m.topic in depth_topics:
                 depth[(depth_topics[m.topic], m.stamp_ns)] = array_from_image(m.msg, m.topic).astype(np.float32)
             elif m.topic == GROUND_TRUTH_TF_TOPIC:
-                for parent, child, stamp, T in transforms_from_tf_message(m.msg):
+                for _parent, child, stamp, T in transforms_from_tf_message(m.msg):
                     if child == rig.base_frame:
                         base[stamp] = T
             else:

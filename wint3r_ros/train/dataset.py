@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -121,7 +122,7 @@ class DataConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "DataConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> DataConfig:
         reject_unknown_fields(cls, data, "data")
         return cls(**dict(data))
 
@@ -223,7 +224,7 @@ class Clip:
     seed: int
     start: int
 
-    def to(self, device: torch.device | str) -> "Clip":
+    def to(self, device: torch.device | str) -> Clip:
         return dataclasses.replace(self, **{f.name: getattr(self, f.name).to(device)
                                             for f in dataclasses.fields(self)
                                             if isinstance(getattr(self, f.name), torch.Tensor)})

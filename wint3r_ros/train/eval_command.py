@@ -3,7 +3,6 @@ docs/EVALUATION.md, printed and written as JSON (model, baselines, ratios, per s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ def synthetic_sequences(seeds: Iterable[int], frames: int, data_config: Any) -> 
     for seed in seeds:
         rig = SyntheticRig(SceneConfig(seed=int(seed)), data_config.rig_config())
         images, depth, poses, stamps = [], [], [], []
-        for k, fs in enumerate(rig.frames(frames)):
+        for _k, fs in enumerate(rig.frames(frames)):
             images.append(np.stack([f.image for f in fs]))
             depth.append(np.stack([f.depth for f in fs]))
             poses.append(np.stack([f.T_world_cam for f in fs]))

@@ -10,8 +10,9 @@ each window's run over the pool so far. Poses are made relative to the pool's fi
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -41,7 +42,7 @@ class ClipOutput:
     window_index: torch.Tensor
 
 
-def forward_clip(model: "WinT3R", images: torch.Tensor,
+def forward_clip(model: WinT3R, images: torch.Tensor,
                  windows: Sequence[Sequence[int]]) -> ClipOutput:
     """Run the windows of a clip. images [F, 3, H, W] ImageNet-normalised; windows: frame indices.
 

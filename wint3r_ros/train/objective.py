@@ -8,15 +8,16 @@ directions): the target's predicted points are warped by the predicted relative 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
 from wint3r_ros.errors import ConfigError, reject_unknown_fields
+from wint3r_ros.train import losses
 from wint3r_ros.train.dataset import Clip
 from wint3r_ros.train.forward import ClipOutput
-from wint3r_ros.train import losses
 
 __all__ = ["LossWeights", "window_pairs", "gt_correspondences", "clip_loss"]
 
@@ -52,7 +53,7 @@ class LossWeights:
                 raise ConfigError(f"loss.{f.name}={v!r} must be a number >= 0")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "LossWeights":
+    def from_dict(cls, data: Mapping[str, Any]) -> LossWeights:
         reject_unknown_fields(cls, data, "loss")
         return cls(**{k: float(v) for k, v in data.items()})
 

@@ -20,9 +20,10 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -130,7 +131,7 @@ class TrainConfig:
         WinT3RConfig.preset(self.preset)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         data = dict(data)
         optim = _from_mapping(OptimConfig, data.pop("optim", None), "optim")
         data_cfg = DataConfig.from_dict(_check_types(DataConfig, data.pop("data", None), "data"))
@@ -139,7 +140,7 @@ class TrainConfig:
         return dataclasses.replace(top, optim=optim, data=data_cfg, loss=loss)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
         from wint3r_ros.yaml_io import load_yaml
 
         path = Path(path)

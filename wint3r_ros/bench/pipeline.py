@@ -7,7 +7,8 @@ random weights with ``--random-weights``; the speed is the same). Reported: fram
 second over the whole run (open to close, including ground-truth scoring) and the seconds and
 share of each phase: read + decode (bag reading, CDR deserialisation, image conversion),
 sync + windows, model (the engine: preprocessing, network, merge, points), write (building the
-output messages and writing the bag), score (against the bag's ground truth), other (the rest). One JSON document with machine, versions and settings.
+output messages and writing the bag), score (against the bag's ground truth), other (the rest).
+One JSON document with machine, versions and settings.
 """
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ def bench_pipeline(cameras: int = 3, frames: int = 60, width: int = 128, height:
     """Make the bag, run process_bag `repeats` times; results of each run and the best."""
     import torch
 
-    from wint3r_ros.data.make_bag import MakeBagConfig, make_bag
-    from wint3r_ros.data.process_bag import ProcessConfig, process_bag
+    from wint3r_ros.offline.make_bag import MakeBagConfig, make_bag
+    from wint3r_ros.offline.process_bag import ProcessConfig, process_bag
 
     if threads:
         torch.set_num_threads(threads)
@@ -81,7 +82,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wint3r_ros.core.bench import machine_info
+    from wint3r_ros.bench.core import machine_info
     from wint3r_ros.errors import ConfigError
 
     if args.cameras < 1 or args.frames < 1 or args.repeats < 1:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -122,8 +123,8 @@ class GroundTruth:
 def read_ground_truth(bag: str | Path, rig: Any) -> GroundTruth:
     """The ground truth topics of a make-bag recording (empty where absent)."""
     from wint3r_ros.data.bag import BagReader
-    from wint3r_ros.data.make_bag import GROUND_TRUTH_TF_TOPIC, ground_truth_depth_topic
     from wint3r_ros.data.messages import array_from_image, transforms_from_tf_message
+    from wint3r_ros.offline.make_bag import GROUND_TRUTH_TF_TOPIC, ground_truth_depth_topic
 
     depth_topics = {ground_truth_depth_topic(n): n for n in rig.camera_names}
     base: dict[int, np.ndarray] = {}
@@ -159,8 +160,7 @@ def read_outputs(bag: str | Path, camera_names: Sequence[str], namespace: str = 
     """Read /tf (world_frame -> base_frame), <namespace>/<camera>/depth, <namespace>/cloud and
     <namespace>/status from an outputs bag."""
     from wint3r_ros.data.bag import BagReader
-    from wint3r_ros.data.messages import (array_from_image, points_from_pointcloud2,
-                                          transforms_from_tf_message)
+    from wint3r_ros.data.messages import array_from_image, points_from_pointcloud2, transforms_from_tf_message
 
     ns = namespace.rstrip("/")
     depth_topics = {f"{ns}/{c}/depth": c for c in camera_names}
@@ -429,8 +429,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wint3r_ros.core.calibration import load_rig
-    from wint3r_ros.data.make_bag import rig_path_for
+    from wint3r_ros.data.rig_files import load_rig
+    from wint3r_ros.offline.make_bag import rig_path_for
 
     rig = load_rig(args.rig or rig_path_for(args.input))
     extra = {"weights": args.weights} if args.weights else None

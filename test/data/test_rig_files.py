@@ -9,18 +9,15 @@ import numpy as np
 import pytest
 import yaml
 
-from wint3r_ros.core.calibration import (
-    Camera,
-    Rig,
+from wint3r_ros.core.rig import Camera, Rig, quaternion_xyzw_from_rotation, rotation_from_quaternion_xyzw
+from wint3r_ros.data.rig_files import (
     camera_from_camera_info_dict,
     load_camera_info_yaml,
     load_kalibr_camchain,
     load_rig,
-    quaternion_xyzw_from_rotation,
     rig_from_dict,
     rig_from_kalibr_dict,
     rig_to_dict,
-    rotation_from_quaternion_xyzw,
     save_camera_info_yaml,
     save_rig,
 )

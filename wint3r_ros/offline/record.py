@@ -15,8 +15,9 @@ import argparse
 import importlib
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from wint3r_ros.data.bag import STORAGE_FORMATS, BagWriter
 from wint3r_ros.errors import BagError, ConfigError

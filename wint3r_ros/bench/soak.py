@@ -27,8 +27,6 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 __all__ = ["configure", "run", "bench_soak", "rss_bytes"]
 
 
@@ -191,7 +189,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from wint3r_ros.core.bench import machine_info
+    from wint3r_ros.bench.core import machine_info
     from wint3r_ros.errors import ConfigError
 
     if args.frames < 1 or args.cameras < 1 or args.sample_every < 1 or args.cycle < 1:

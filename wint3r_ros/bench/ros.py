@@ -60,7 +60,8 @@ def bench_ros(cameras: int = 3, width: int = 640, height: int = 480, rate: float
     from sensor_msgs.msg import Image
 
     from wint3r_ros.core import geometry as g
-    from wint3r_ros.core.calibration import Camera, Rig, save_rig
+    from wint3r_ros.core.rig import Camera, Rig
+    from wint3r_ros.data.rig_files import save_rig
     from wint3r_ros.msg import WindowBatch
     from wint3r_ros.ros import convert
     from wint3r_ros.ros.sync_node import SyncNode
@@ -194,7 +195,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wint3r_ros.core.bench import machine_info
+    from wint3r_ros.bench.core import machine_info
 
     settings = {k: getattr(args, k) for k in ("cameras", "width", "height", "rate", "sets",
                                                "transport", "fusion", "input_long_side", "threads")}

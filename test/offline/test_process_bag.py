@@ -16,12 +16,17 @@ import torch
 from wint3r_ros import cli
 from wint3r_ros.data import messages as m
 from wint3r_ros.data.bag import BagReader
-from wint3r_ros.data.make_bag import MakeBagConfig, make_bag
-from wint3r_ros.data.process_bag import (ProcessConfig, config_from_params, load_params_file,
-                                         metrics_path_for, process_bag)
 from wint3r_ros.errors import BagError, ConfigError
 from wint3r_ros.model.config import WinT3RConfig
 from wint3r_ros.model.network import WinT3R
+from wint3r_ros.offline.make_bag import MakeBagConfig, make_bag
+from wint3r_ros.offline.process_bag import (
+    ProcessConfig,
+    config_from_params,
+    load_params_file,
+    metrics_path_for,
+    process_bag,
+)
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[2]
@@ -171,7 +176,7 @@ def test_process_bag_command_reports_a_missing_rig_in_one_line(tmp_path, capsys,
 
 
 def test_bench_pipeline_reports_throughput_and_phase_shares(monkeypatch):
-    from wint3r_ros.data.bench import bench_pipeline
+    from wint3r_ros.bench.pipeline import bench_pipeline
 
     res = bench_pipeline(cameras=2, frames=4, width=64, height=48, random_weights=True,
                          input_long_side=64, repeats=1)

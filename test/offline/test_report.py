@@ -10,12 +10,11 @@ import pytest
 import torch
 
 from wint3r_ros import cli
-from wint3r_ros.data.make_bag import MakeBagConfig, make_bag
-from wint3r_ros.data.process_bag import ProcessConfig, process_bag
-from wint3r_ros.data.report import (MetricsAccumulator, read_ply_vertex_count, write_ply,
-                                    write_report)
 from wint3r_ros.model.config import WinT3RConfig
 from wint3r_ros.model.network import WinT3R
+from wint3r_ros.offline.make_bag import MakeBagConfig, make_bag
+from wint3r_ros.offline.process_bag import ProcessConfig, process_bag
+from wint3r_ros.offline.report import MetricsAccumulator, read_ply_vertex_count, write_ply, write_report
 
 torch.set_num_threads(1)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

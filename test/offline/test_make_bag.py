@@ -14,13 +14,19 @@ import yaml
 from rosbags.interfaces import QosDurability
 
 from wint3r_ros import cli
-from wint3r_ros.core.calibration import load_rig, rig_from_dict
 from wint3r_ros.data import messages as m
 from wint3r_ros.data.bag import BagReader
-from wint3r_ros.data.make_bag import (GROUND_TRUTH_TF_TOPIC, RIG_CUSTOM_DATA_KEY, MakeBagConfig,
-                                      ground_truth_depth_topic, make_bag, rig_path_for)
+from wint3r_ros.data.rig_files import load_rig, rig_from_dict
 from wint3r_ros.data.synthetic import SceneConfig, SyntheticRig
 from wint3r_ros.errors import BagError, ConfigError
+from wint3r_ros.offline.make_bag import (
+    GROUND_TRUTH_TF_TOPIC,
+    RIG_CUSTOM_DATA_KEY,
+    MakeBagConfig,
+    ground_truth_depth_topic,
+    make_bag,
+    rig_path_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = MakeBagConfig(cameras=2, frames=4, scene=1, width=40, height=30)

@@ -26,9 +26,10 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,7 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ConfigError(f"parameter file {path}: not a mapping of nodes to ros__parameters")
     out: dict[str, Any] = {}
-    for node, body in doc.items():
+    for _node, body in doc.items():
         if isinstance(body, dict) and isinstance(body.get("ros__parameters"), dict):
             out.update(body["ros__parameters"])
     if not out:
@@ -219,8 +220,7 @@ class _Writer:
         self.last_base = None
 
     def results(self, results: Sequence[Any], stamps: dict[tuple[int, int], int]) -> None:
-        from wint3r_ros.core.outputs import (BASE_FROM_OPTICAL, cap_points, set_stamp_ns,
-                                             twist_between, voxel_downsample)
+        from wint3r_ros.core.outputs import BASE_FROM_OPTICAL, cap_points, set_stamp_ns, twist_between, voxel_downsample
         from wint3r_ros.data import messages as m
 
         cfg = self.cfg
@@ -323,10 +323,10 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
     from wint3r_ros.core.sync import ApproximateTimePolicy
     from wint3r_ros.core.window import WindowBuilder, WindowConfig
     from wint3r_ros.data.bag import BagReader, BagWriter, sigterm_as_interrupt
-    from wint3r_ros.data.make_bag import GROUND_TRUTH_TF_TOPIC, ground_truth_depth_topic
     from wint3r_ros.data.messages import array_from_image, rgb_from_image, transforms_from_tf_message
-    from wint3r_ros.data.report import MetricsAccumulator
     from wint3r_ros.model.runtime import confidence_threshold_for, load_reconstruction_model
+    from wint3r_ros.offline.make_bag import GROUND_TRUTH_TF_TOPIC, ground_truth_depth_topic
+    from wint3r_ros.offline.report import MetricsAccumulator
 
     cfg = config or ProcessConfig()
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -621,9 +621,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wint3r_ros.core.calibration import load_rig
-    from wint3r_ros.data.make_bag import rig_path_for
+    from wint3r_ros.data.rig_files import load_rig
     from wint3r_ros.errors import CalibrationError
+    from wint3r_ros.offline.make_bag import rig_path_for
 
     cfg = ProcessConfig(storage=args.format, max_sets=args.max_sets,
                         progress=False if args.no_progress else None)

@@ -16,11 +16,10 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-
-from wint3r_ros.core.calibration import Rig, rig_to_dict, save_rig
+from wint3r_ros.core.rig import Rig
 from wint3r_ros.data.bag import STORAGE_FORMATS, BagWriter, sigterm_as_interrupt
-from wint3r_ros.data.messages import (camera_info_from_camera, image_from_array, tf_message,
-                                      transform_stamped)
+from wint3r_ros.data.messages import camera_info_from_camera, image_from_array, tf_message, transform_stamped
+from wint3r_ros.data.rig_files import rig_to_dict, save_rig
 from wint3r_ros.data.synthetic import RigConfig, SceneConfig, SyntheticRig
 from wint3r_ros.errors import BagError, ConfigError
 from wint3r_ros.yaml_io import dump_yaml

@@ -17,7 +17,7 @@ from rosbags.typesys import Stores, get_typestore  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from wint3r_ros.errors import BagError  # noqa: E402
-from wint3r_ros.ros.replay import ReplayConfig, replay_bag  # noqa: E402
+from wint3r_ros.offline.replay import ReplayConfig, replay_bag  # noqa: E402
 
 T0 = 1_700_000_000 * 10**9
 

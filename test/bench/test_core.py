@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
+from wint3r_ros.bench.core import bench_core
 from wint3r_ros.cli import main
-from wint3r_ros.core.bench import bench_core
 
 
 def test_bench_core_cli_prints_settings_machine_and_per_set_timings(capsys, tmp_path):

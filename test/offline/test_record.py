@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
 
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.qos import (DurabilityPolicy, QoSProfile, ReliabilityPolicy,  # noqa: E402
-                       qos_profile_sensor_data)
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
@@ -24,8 +22,8 @@ from wint3r_ros.data import messages as m  # noqa: E402
 from wint3r_ros.data.bag import BagReader  # noqa: E402
 from wint3r_ros.errors import BagError  # noqa: E402
 from wint3r_ros.msg import ReconstructionStatus  # noqa: E402
+from wint3r_ros.offline.record import TopicRecorder  # noqa: E402
 from wint3r_ros.ros import convert  # noqa: E402
-from wint3r_ros.ros.record import TopicRecorder  # noqa: E402
 
 T0 = 1_700_000_000 * 10**9
 

@@ -1,6 +1,6 @@
 """`wint3r-ros bench transport`: end-to-end latency of a WindowBatch through DDS, raw and JPEG.
 
-A preset of `bench ros` (see wint3r_ros/ros/bench.py for what is timed): 3 cameras (by
+A preset of `bench ros` (see wint3r_ros/bench/ros.py for what is timed): 3 cameras (by
 default), sync_node only, run once per transport. The number is ``sync_end_to_end_ms``: from
 publishing the last image of a window's newest set to receiving that window's WindowBatch in
 another node (camera images over DDS, matching, windowing, batch building incl. JPEG encoding,
@@ -27,9 +27,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wint3r_ros.core.bench import machine_info
+    from wint3r_ros.bench.core import machine_info
+    from wint3r_ros.bench.ros import bench_ros
     from wint3r_ros.errors import ConfigError
-    from wint3r_ros.ros.bench import bench_ros
 
     if args.cameras < 1 or args.sets < 1 or args.rate <= 0:
         raise ConfigError(f"--cameras {args.cameras}, --sets {args.sets}, --rate {args.rate}: "

@@ -67,9 +67,14 @@ def _frames(n: int, h: int, w: int, seed: int, device: torch.device) -> torch.Te
     return torch.randn(n, 3, h, w, generator=torch.Generator().manual_seed(seed)).to(device)
 
 
-def _max_diff(a: list[Any], b: list[Any], names: tuple[str, ...]) -> dict[str, float]:
-    return {n: max(float((getattr(x, n) - getattr(y, n)).abs().max()) for x, y in zip(a, b))
-            for n in names}
+def _max_diff(a: list[Any], b: list[Any], names: tuple[str, ...],
+              relative: bool = False) -> dict[str, float]:
+    """Largest |a - b| per output over all windows; relative: divided by max(|b|.max(), 1)
+    (confidence is 1 + exp(x): its absolute differences grow with its magnitude)."""
+    def diff(x: Any, y: Any) -> float:
+        d = float((x - y).abs().max())
+        return d / max(float(y.abs().max()), 1.0) if relative else d
+    return {n: max(diff(getattr(x, n), getattr(y, n)) for x, y in zip(a, b)) for n in names}
 
 
 def bench_stream(model, h: int, w: int, iterations: int, warmup: int, seed: int,
@@ -193,8 +198,9 @@ def run(args: argparse.Namespace) -> int:
         result["naive"] = summary(runs[False][0])
         result["cached_over_naive"] = result[unit] / result["naive"][unit]
         result["cached_over_naive_min"] = min(runs[True][0]) / min(runs[False][0])
-        result["max_abs_diff"] = _max_diff(runs[True][1], runs[False][1],
-                                           ("pts_local", "conf", "pose_enc"))
+        outputs = ("pts_local", "conf", "pose_enc")
+        result["max_abs_diff"] = _max_diff(runs[True][1], runs[False][1], outputs)
+        result["max_rel_diff"] = _max_diff(runs[True][1], runs[False][1], outputs, relative=True)
     result["peak_memory"] = _peak_memory_mb(device)
     print(json.dumps({"benchmark": "model", "settings": settings, "machine": machine_info(device),
                       "results": result}))
