@@ -25,27 +25,52 @@ import numpy as np
 
 from wint3r_ros.errors import CalibrationError
 
-__all__ = ["Board", "parse_board", "find_corners", "to_gray", "NO_BOARD", "AMBIGUOUS_ORDER"]
+__all__ = ["Board", "parse_board", "find_corners", "to_gray", "NO_BOARD", "AMBIGUOUS_ORDER",
+           "PARTIAL_BOARD"]
 
 
 @dataclass(frozen=True)
 class Board:
-    """A checkerboard: ``cols`` x ``rows`` inner corners, squares of ``square`` metres."""
+    """A checkerboard: ``cols`` x ``rows`` inner corners, squares of ``square`` metres.
+
+    With ``charuco`` (an OpenCV ArUco dictionary name such as ``DICT_5X5_100``) it is a ChArUco
+    board of ``(cols + 1) x (rows + 1)`` squares whose white squares hold ArUco markers of
+    ``marker`` metres, as ``cv2.aruco.CharucoBoard`` draws it: every corner has an id, so the
+    order never depends on the view, and the board may be square.
+    """
 
     cols: int
     rows: int
     square: float
+    charuco: str | None = None
+    marker: float = 0.0
 
     def __post_init__(self) -> None:
         if self.cols < 3 or self.rows < 3:
             raise CalibrationError(f"board {self.cols}x{self.rows}: needs at least 3x3 inner "
                                    f"corners")
-        if self.cols == self.rows:
+        if self.cols == self.rows and self.charuco is None:
             raise CalibrationError(f"board {self.cols}x{self.rows}: a square board's corner "
                                    f"order is ambiguous; use different counts per row and column")
         if not (self.square > 0 and np.isfinite(self.square)):
             raise CalibrationError(f"board square size must be a positive number of metres, "
                                    f"got {self.square!r}")
+        if self.charuco is not None:
+            if not hasattr(cv2, "aruco") or not hasattr(cv2.aruco, "CharucoDetector"):
+                raise CalibrationError(f"ChArUco boards need OpenCV >= 4.7 with the aruco module "
+                                       f"(this is {cv2.__version__})")
+            if not hasattr(cv2.aruco, str(self.charuco)) or not self.charuco.startswith("DICT_"):
+                raise CalibrationError(f"--charuco {self.charuco!r}: not an OpenCV ArUco "
+                                       f"dictionary (e.g. DICT_5X5_100, DICT_4X4_50)")
+            if not (0 < self.marker < self.square):
+                raise CalibrationError(f"--marker must be a positive size in metres below the "
+                                       f"square size {self.square:g}, got {self.marker!r}")
+            need = (self.cols + 1) * (self.rows + 1) // 2
+            have = _charuco_dictionary(self.charuco).bytesList.shape[0]
+            if have < need:
+                raise CalibrationError(f"--charuco {self.charuco}: holds {have} markers, a "
+                                       f"{self.cols + 1}x{self.rows + 1}-square board needs "
+                                       f"{need}")
 
     @property
     def size(self) -> int:
@@ -54,8 +79,9 @@ class Board:
 
     @property
     def symmetric(self) -> bool:
-        """True when a half turn maps the board's colours onto themselves."""
-        return (self.cols + self.rows) % 2 == 0
+        """True when a half turn maps the board's colours onto themselves (never for ChArUco,
+        whose markers are not symmetric)."""
+        return self.charuco is None and (self.cols + self.rows) % 2 == 0
 
     def object_points(self) -> np.ndarray:
         """Corner positions [M, 3] float64 in the board frame (metres, z = 0)."""
@@ -63,16 +89,35 @@ class Board:
         pts = np.stack([c.ravel(), r.ravel(), np.zeros(self.size)], axis=1)
         return pts * self.square
 
+    def charuco_board(self):
+        """The ``cv2.aruco.CharucoBoard`` of a ChArUco board (its corner k is our corner k)."""
+        return cv2.aruco.CharucoBoard((self.cols + 1, self.rows + 1), self.square, self.marker,
+                                      _charuco_dictionary(self.charuco))
+
     def __str__(self) -> str:
-        return f"{self.cols}x{self.rows} inner corners, {self.square:g} m squares"
+        kind = f"ChArUco {self.charuco} ({self.marker:g} m markers), " if self.charuco else ""
+        return f"{kind}{self.cols}x{self.rows} inner corners, {self.square:g} m squares"
 
 
-def parse_board(text: str, square: float) -> Board:
-    """Board from ``"COLSxROWS"`` (inner corners) and the square side in metres."""
+def _charuco_dictionary(name: str):
+    return cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, name))
+
+
+def parse_board(text: str, square: float, charuco: str | None = None,
+                marker: float | None = None) -> Board:
+    """Board from ``"COLSxROWS"`` (inner corners) and the square side in metres; a ChArUco
+    board with ``charuco`` (dictionary name) and ``marker`` (marker side in metres)."""
     m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not m:
         raise CalibrationError(f"--board {text!r}: expected COLSxROWS inner corners, e.g. 9x6")
-    return Board(int(m.group(1)), int(m.group(2)), float(square))
+    if charuco is None and marker is not None:
+        raise CalibrationError("--marker is the ArUco marker size of a ChArUco board; give "
+                               "--charuco DICT too")
+    if charuco is not None and marker is None:
+        raise CalibrationError(f"--charuco {charuco}: give --marker METRES, the side of one "
+                               f"printed marker")
+    return Board(int(m.group(1)), int(m.group(2)), float(square), charuco,
+                 float(marker) if marker is not None else 0.0)
 
 
 def to_gray(image: np.ndarray, source: str = "image") -> np.ndarray:
@@ -149,6 +194,24 @@ def _canonical_order(gray: np.ndarray, corners: np.ndarray, board: Board) -> np.
 
 NO_BOARD = "no board"
 AMBIGUOUS_ORDER = "ambiguous corner order"
+PARTIAL_BOARD = "partial ChArUco board"
+
+
+def _find_charuco(gray: np.ndarray, board: Board) -> tuple[np.ndarray | None, str | None]:
+    """ChArUco corners [M, 2] sorted by id (= our corner order), or why not. Only whole boards
+    are kept: every view then has the same M corners, like a checkerboard view."""
+    params = cv2.aruco.CharucoParameters()
+    params.tryRefineMarkers = True   # look again for markers the board layout says are there
+    detector = cv2.aruco.CharucoDetector(board.charuco_board(), params,
+                                         cv2.aruco.DetectorParameters())
+    corners, ids, _, _ = detector.detectBoard(gray)
+    if ids is None or corners is None or len(ids) == 0:
+        return None, NO_BOARD
+    ids = np.asarray(ids).ravel()
+    if len(ids) < board.size or len(set(ids.tolist())) != board.size:
+        return None, f"{PARTIAL_BOARD} ({len(set(ids.tolist()))} of {board.size} corners)"
+    uv = np.asarray(corners, dtype=np.float64).reshape(-1, 2)
+    return uv[np.argsort(ids)].copy(), None
 
 
 def find_corners(gray: np.ndarray, board: Board, *,
@@ -162,6 +225,8 @@ def find_corners(gray: np.ndarray, board: Board, *,
     threshold (which finds some steeply tilted boards the first misses), refines with
     ``cornerSubPix``; then, if ``use_sb``, tries the sector-based ``findChessboardCornersSB``.
     """
+    if board.charuco is not None:
+        return _find_charuco(gray, board)
     pattern = (board.cols, board.rows)
     found, corners = False, None
     for flags in (cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE

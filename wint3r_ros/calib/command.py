@@ -44,6 +44,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="checkerboard INNER corners, e.g. 9x6 for a board of 10x7 squares")
     parser.add_argument("--square", required=True, type=float, metavar="METRES",
                         help="side of one square in metres (sets the metric scale)")
+    parser.add_argument("--charuco", metavar="DICT",
+                        help="the board is a ChArUco board (cv2.aruco.CharucoBoard) with markers "
+                             "from this OpenCV dictionary, e.g. DICT_5X5_100; --board still "
+                             "counts inner corners (squares - 1). Only views of the whole board "
+                             "are used")
+    parser.add_argument("--marker", type=float, metavar="METRES",
+                        help="ChArUco: side of one printed marker in metres")
     parser.add_argument("--out", metavar="RIG_YAML", help="rig YAML to write (calibration)")
     parser.add_argument("--check", metavar="RIG_YAML",
                         help="validate this rig on the given images instead of calibrating")
@@ -161,7 +168,7 @@ def _print_check(result: Result) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Calibrate (or check) and print the summary; returns the exit code."""
-    board = parse_board(args.board, args.square)
+    board = parse_board(args.board, args.square, args.charuco, args.marker)
     thresholds = Thresholds(max_rms_px=args.max_rms, min_coverage=args.min_coverage)
     if args.check:
         if args.level or args.cam0_pose:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from wint3r_ros import __version__
-from wint3r_ros.calib.board import Board
+from wint3r_ros.calib.board import AMBIGUOUS_ORDER, PARTIAL_BOARD, Board
 from wint3r_ros.calib.detect import Detections
 from wint3r_ros.calib.fit import FitOptions, RigFit, fit_rig, orient_to_rig
 from wint3r_ros.calib.validate import Thresholds, coverage, evaluate, quality_warnings, split_sets
@@ -63,11 +63,13 @@ def _check_boards(det: Detections, strict: bool) -> list[str]:
                 f"{example}; check that --board counts INNER corners (COLSxROWS) and that the "
                 f"whole board is visible")
     notes = []
-    if det.dropped:
-        dropped = [src for _, src, _ in det.dropped]
-        notes.append(f"{len(dropped)} board view(s) dropped, their corner order was ambiguous "
-                     f"(the squares' colours did not say which end is corner 0): "
-                     f"{_shown(dropped)}")
+    explain = {AMBIGUOUS_ORDER: "their corner order was ambiguous (the squares' colours did "
+                                "not say which end is corner 0)",
+               PARTIAL_BOARD: "only part of the ChArUco board was found"}
+    for kind, text in explain.items():
+        dropped = [src for _, src, why in det.dropped if why.startswith(kind)]
+        if dropped:
+            notes.append(f"{len(dropped)} board view(s) dropped, {text}: {_shown(dropped)}")
     if not det.no_board:
         return notes
     images = [src for _, src in det.no_board]
@@ -204,7 +206,8 @@ def _report_head(mode: str, config: CalibrateConfig, det: Detections) -> dict[st
         "tool": f"wint3r-ros calibrate ({mode})",
         "version": __version__,
         "mode": mode,
-        "board": {"cols": b.cols, "rows": b.rows, "square_m": b.square},
+        "board": {"cols": b.cols, "rows": b.rows, "square_m": b.square,
+                  **({"charuco": b.charuco, "marker_m": b.marker} if b.charuco else {})},
         "thresholds": {"max_rms_px": config.thresholds.max_rms_px,
                        "min_coverage": config.thresholds.min_coverage,
                        "min_board_area": config.thresholds.min_board_area},
