@@ -139,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
+    from wint3r_ros.ros.runner import signals_ignored
+
     if args.duration < 0:
         raise ConfigError(f"--duration must be >= 0, got {args.duration}")
     rclpy.init()
@@ -161,11 +163,12 @@ def run(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if recorder is not None:
-            recorder.close()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+        with signals_ignored(restore=False):   # a second Ctrl-C must not cut the bag's close
+            if recorder is not None:
+                recorder.close()
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.try_shutdown()
     if recorder is None:
         return 130
     print(f"recorded {sum(recorder.counts.values())} messages to {args.out}", flush=True)

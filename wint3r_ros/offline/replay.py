@@ -91,7 +91,7 @@ def replay_bag(config: ReplayConfig, node, log=None) -> int:
     if config.max_gap < 0:
         raise ConfigError(f"--max-gap must be >= 0, got {config.max_gap}")
     log = log or node.get_logger().warning
-    published = 0
+    published = [0]    # _play_once counts here, so a stop part-way keeps the count
     context = node.context
     with BagReader(config.path) as reader:
         if reader.incomplete:
@@ -119,14 +119,14 @@ def replay_bag(config: ReplayConfig, node, log=None) -> int:
                                   context)
             passes = 0
             while True:
-                published += _play_once(reader, [c.topic for c in connections], publishers,
-                                        clock_pub, config, context)
+                _play_once(reader, [c.topic for c in connections], publishers, clock_pub,
+                           config, context, published)
                 passes += 1
                 if not config.loop or (config.max_loops and passes >= config.max_loops):
                     break
         except _Stopped:
             pass
-    return published
+    return published[0]
 
 
 def _wait_for_subscribers(publishers: list, timeout: float, context) -> None:
@@ -135,11 +135,11 @@ def _wait_for_subscribers(publishers: list, timeout: float, context) -> None:
         _sleep(0.05, context)
 
 
-def _play_once(reader, topics, publishers, clock_pub, config: ReplayConfig, context) -> int:
+def _play_once(reader, topics, publishers, clock_pub, config: ReplayConfig, context,
+               published: list[int]) -> None:
     from builtin_interfaces.msg import Time
     from rosgraph_msgs.msg import Clock
 
-    count = 0
     wall_start = time.monotonic()
     bag_start = previous = None
     skipped = 0      # bag time (ns) of the pauses cut to max_gap
@@ -161,8 +161,7 @@ def _play_once(reader, topics, publishers, clock_pub, config: ReplayConfig, cont
             clock_pub.publish(Clock(clock=Time(sec=timestamp // 1_000_000_000,
                                                nanosec=timestamp % 1_000_000_000)))
         publishers[connection.topic].publish(bytes(rawdata))
-        count += 1
-    return count
+        published[0] += 1
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -198,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, _Stopped):
         pass
     finally:
-        with signals_ignored():
+        with signals_ignored(restore=False):   # the command only exits afterwards
             node.destroy_node()
             rclpy.try_shutdown()
     return 0

@@ -71,12 +71,15 @@ def check_params_files(args: Sequence[str]) -> None:
 
 
 @contextlib.contextmanager
-def signals_ignored() -> Iterator[None]:
-    """SIGINT and SIGTERM are ignored inside the block (main thread only).
+def signals_ignored(restore: bool = True) -> Iterator[None]:
+    """SIGINT and SIGTERM are ignored inside the block (main thread only), and after it unless
+    ``restore``.
 
     Used around shutdown: the first signal already stopped the node; a second one (a terminal
     Ctrl-C plus launch's SIGINT, an impatient user) must not interrupt joining the worker
-    thread, which left a half-destroyed node, a traceback and SIGABRT.
+    thread, which left a half-destroyed node, a traceback and SIGABRT. A process that only exits
+    afterwards keeps ignoring them (``restore=False``), so a late signal cannot interrupt the
+    interpreter's exit either.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -85,6 +88,8 @@ def signals_ignored() -> Iterator[None]:
     try:
         yield
     finally:
+        if not restore:
+            previous = {}
         for s, handler in previous.items():
             if handler is None:   # installed from C (rclpy): Python's defaults afterwards
                 handler = signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL
@@ -130,15 +135,15 @@ def run_node(factory: Callable[[], Any], args: Sequence[str] | None = None,
         except Wint3rError as err:
             print(f"{executable}: error: {err}", file=sys.stderr)
             code = 2
-        except Exception as err:
+        except Exception:
             if rclpy.ok():
                 raise
             # SIGTERM / SIGINT shut the context down under the constructor or a callback: the
             # next rcl call fails (RCLError "context is invalid"); that is a stop, not a crash
-            print(f"{executable}: stopped during start-up ({type(err).__name__})"
-                  if node is None else f"{executable}: stopped", file=sys.stderr)
+            print(f"{executable}: stopped during start-up" if node is None
+                  else f"{executable}: stopped", file=sys.stderr)
     finally:
-        with signals_ignored():
+        with signals_ignored(restore=args is not None):   # args None: the process's main
             if node is not None:
                 node.destroy_node()
             rclpy.try_shutdown()
