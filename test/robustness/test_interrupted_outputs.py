@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from wint3r_ros.cli import main
@@ -33,15 +32,16 @@ import sys, time
 import numpy as np
 from wint3r_ros.data.bag import BagWriter
 from wint3r_ros.data import messages as m
+T0 = int(sys.argv[4])
 w = BagWriter(sys.argv[1], sys.argv[2], flush_every_s=0.5)
 for k in range(int(sys.argv[3])):
-    t = %d + k * 10**7
-    w.write("/a", m.image_from_array(np.full((4, 4), k %% 256, np.uint8), "mono8", t, "a"), t)
+    t = T0 + k * 10**7
+    w.write("/a", m.image_from_array(np.full((4, 4), k % 256, np.uint8), "mono8", t, "a"), t)
     if k == 4:
         time.sleep(0.6)    # the flush interval passes: the next write puts 0..5 on disk
 print("written", flush=True)
 time.sleep(600)
-""" % T0
+"""
 
 
 def _wait_for(predicate, timeout: float = 120.0) -> None:
@@ -54,7 +54,7 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_a_killed_writer_leaves_every_flushed_message_recoverable(tmp_path, storage):
     bag = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(bag), storage, "8"],
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(bag), storage, "8", str(T0)],
                             stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert proc.stdout.readline().strip() == "written"

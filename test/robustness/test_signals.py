@@ -95,7 +95,7 @@ def test_sigterm_during_fusion_node_start_up_is_a_clean_exit(rclpy_context, tmp_
     rng = random.Random(22)
     watcher = rclpy.create_node("start_up_watcher", context=rclpy_context)
     try:
-        for attempt in range(3):
+        for _attempt in range(3):
             proc = subprocess.Popen(
                 [sys.executable, "-m", "wint3r_ros.ros.fusion_node", "--ros-args",
                  "-p", f"rig_file:={rig}", "-p", "input_long_side:=64",
