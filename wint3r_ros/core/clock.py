@@ -15,16 +15,15 @@ sets stop matching first). Without sets (offset beyond the slop) there are no sa
 `auto_offset` (see `core.synchronizer`) before the offset reaches the slop, or set a static
 offset.
 
-Samples are integer ns; the fit runs in float seconds relative to the newest sample, so its
-precision does not depend on the absolute stamps.
+Samples are integer ns and the least-squares sums exact integers (relative to the first set), so
+neither long runs nor epoch-sized stamps cost precision; a sample and a fit are O(1).
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from wint3r_ros.errors import ConfigError
 
@@ -65,30 +64,97 @@ class ClockEstimate:
 _NO_FIT = ClockEstimate(0, 0.0, None, None, None, None)
 
 
+def _shifted(block: list[int]) -> tuple[int, int, int, int, int, int]:
+    """A block's sums (relative to its start c) moved to t = 0 (exact)."""
+    c, n, sx, sy, sxx, sxy, syy = block
+    return n, sx + n * c, sy, sxx + 2 * c * sx + n * c * c, sxy + c * sy, syy
+
+
+class _Fit:
+    """Least-squares sums of one camera's samples in blocks of stream time (exact integers,
+    t relative to each block's start). A sample is appended to the open block's lists; a block
+    is summed when it closes, and the window drops whole closed blocks, so nothing is ever
+    subtracted and no rounding error builds up."""
+
+    __slots__ = ("blocks", "closed", "start", "ts", "ds")
+
+    def __init__(self) -> None:
+        self.blocks: deque[list[int]] = deque()  # closed: [start, n, sx, sy, sxx, sxy, syy]
+        self.closed = (0, 0, 0, 0, 0, 0)         # their sums at t = 0
+        self.start: int | None = None            # the open block: start and samples
+        self.ts: list[int] = []
+        self.ds: list[int] = []
+
+    @property
+    def n(self) -> int:
+        return sum(b[1] for b in self.blocks) + len(self.ts)
+
+    def open_sums(self) -> list[int]:
+        ts, ds = self.ts, self.ds
+        return [self.start or 0, len(ts), sum(ts), sum(ds), sum(t * t for t in ts),
+                sum(t * d for t, d in zip(ts, ds)), sum(d * d for d in ds)]
+
+    def new_block(self, start: int, window: int) -> None:
+        """Close the open block, open one at `start`, drop closed blocks older than `window`."""
+        if self.ts:
+            self.blocks.append(self.open_sums())
+        self.start, self.ts, self.ds = start, [], []
+        while self.blocks and start - self.blocks[0][0] >= window:
+            self.blocks.popleft()
+        sums = [0] * 6
+        for block in self.blocks:
+            for k, v in enumerate(_shifted(block)):
+                sums[k] += v
+        self.closed = tuple(sums)  # type: ignore[assignment]
+
+    def estimate(self, min_samples: int, min_span: int) -> ClockEstimate:
+        if not self.ts:
+            return _NO_FIT
+        at = self.start + self.ts[-1]  # type: ignore[operator]
+        span = at - (self.blocks[0][0] if self.blocks else self.start)
+        n, sx, sy, sxx, sxy, syy = (a + b for a, b in zip(self.closed, _shifted(self.open_sums())))
+        if n < min_samples or span < min_span:
+            return ClockEstimate(n, span / _NS, at, None, None, None)
+        dxx = n * sxx - sx * sx      # n^2 var(t), exact
+        dxy = n * sxy - sx * sy
+        dyy = n * syy - sy * sy
+        slope = dxy / dxx
+        offset = (sy + slope * (n * at - sx)) / n  # the line at the newest sample
+        ssr = max(dyy * dxx - dxy * dxy, 0) / (n * dxx)    # residual sum of squares, ns^2
+        stderr = math.sqrt(ssr * n / (max(n - 2, 1) * dxx))
+        return ClockEstimate(n, span / _NS, at, int(round(offset)), slope, stderr)
+
+
 class ClockEstimator:
     """Per-camera offset and drift from synchronised sets (see the module docstring).
 
-    num_streams: cameras; window: seconds of stream time kept per camera; min_samples and
-    min_span: how much data a fit needs (samples, seconds)."""
+    num_streams: cameras; window: seconds of stream time kept per camera (in tenths: between
+    0.9 and 1.0 of it); min_samples and min_span: how much data a fit needs (samples,
+    seconds); min_interval: sets closer than this to the last sample are skipped (10 Hz by
+    default: a 30 Hz rig is sampled every third set; plenty for a line over 10 s, and the
+    cost per set stays small). O(1) per sample and per fit."""
 
-    def __init__(self, num_streams: int, window: float = 10.0, min_samples: int = 20,
-                 min_span: float = 1.0) -> None:
+    BLOCKS = 10
+
+    def __init__(self, num_streams: int, window: float = 10.0, min_samples: int = 10,
+                 min_span: float = 1.0, min_interval: float = 0.08) -> None:
         if not (isinstance(window, (int, float)) and window > 0):
             raise ConfigError(f"ClockEstimator: window={window!r} must be seconds > 0")
         if not (isinstance(min_samples, int) and min_samples >= 3):
             raise ConfigError(f"ClockEstimator: min_samples={min_samples!r} must be an integer >= 3")
         self.num_streams = num_streams
         self.window_ns = int(round(window * _NS))
+        self.block_ns = max(self.window_ns // self.BLOCKS, 1)
         self.min_samples = min_samples
         self.min_span_ns = int(round(min_span * _NS))
-        self._samples: list[deque[tuple[int, int]]] = [deque() for _ in range(num_streams)]
-        self._fits: list[ClockEstimate | None] = [_NO_FIT] * num_streams
+        self.min_interval_ns = int(round(min_interval * _NS))
+        self.reset()
 
     def reset(self) -> None:
         """Forget every sample (a new timeline after a time jump)."""
-        for q in self._samples:
-            q.clear()
-        self._fits = [_NO_FIT] * self.num_streams
+        self._fits = [_Fit() for _ in range(self.num_streams)]
+        self._cache: list[ClockEstimate | None] = [_NO_FIT] * self.num_streams
+        self._last: int | None = None
 
     def observe(self, stamps: Sequence[int | None]) -> None:
         """One synchronised set's stamps on the rig clock (None for an absent camera)."""
@@ -97,42 +163,27 @@ class ClockEstimator:
         if m < 2:
             return
         rig = present[m // 2] if m % 2 else (present[m // 2 - 1] + present[m // 2]) // 2
-        horizon = rig - self.window_ns
+        if self._last is not None and 0 <= rig - self._last < self.min_interval_ns:
+            return  # at most one sample per min_interval: the fit needs no more, sets cost less
+        self._last = rig
+        cache = self._cache
         for i, s in enumerate(stamps):
             if s is None:
                 continue
-            q = self._samples[i]
-            q.append((rig, s - rig))
-            while q and q[0][0] < horizon:
-                q.popleft()
-            self._fits[i] = None  # refit on demand
+            fit = self._fits[i]
+            if fit.start is None or rig - fit.start >= self.block_ns:
+                fit.new_block(rig, self.window_ns)
+            fit.ts.append(rig - fit.start)  # type: ignore[operator]
+            fit.ds.append(s - rig)
+            cache[i] = None  # refit on demand
 
     def samples(self, stream: int) -> int:
-        return len(self._samples[stream])
+        return self._fits[stream].n
 
     def estimate(self, stream: int) -> ClockEstimate:
         """The current fit for camera `stream` (cached until the next sample)."""
-        fit = self._fits[stream]
+        fit = self._cache[stream]
         if fit is None:
-            fit = self._fits[stream] = self._fit(self._samples[stream])
+            fit = self._cache[stream] = self._fits[stream].estimate(self.min_samples,
+                                                                    self.min_span_ns)
         return fit
-
-    def _fit(self, q: deque[tuple[int, int]]) -> ClockEstimate:
-        n = len(q)
-        if n == 0:
-            return _NO_FIT
-        at = q[-1][0]
-        span = at - q[0][0]
-        if n < self.min_samples or span < self.min_span_ns:
-            return ClockEstimate(n, span / _NS, at, None, None, None)
-        data = np.asarray(q, dtype=np.float64)
-        t = (data[:, 0] - at) / _NS           # seconds, <= 0
-        d = data[:, 1] / _NS                  # seconds
-        tm = t.mean()
-        tc = t - tm
-        sxx = float(tc @ tc)
-        slope = float(tc @ (d - d.mean())) / sxx
-        offset = float(d.mean()) - slope * tm  # the line's value at t = 0 (the newest sample)
-        resid = d - (offset + slope * t)
-        stderr = float(np.sqrt(float(resid @ resid) / max(n - 2, 1) / sxx))
-        return ClockEstimate(n, span / _NS, at, int(round(offset * _NS)), slope, stderr)

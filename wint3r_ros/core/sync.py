@@ -361,9 +361,10 @@ class ApproximateTimePolicy:
         the stamp onto the rig clock for matching. Returns the sets this completes."""
         if isinstance(stream, bool) or not isinstance(stream, int) or not 0 <= stream < self.num_streams:
             raise SyncError(f"add: stream index {stream!r} out of range [0, {self.num_streams})")
-        where = f"add: stream '{self.stream_names[stream]}'"
-        source = _stamp_ns(stamp_ns, where)
-        stamp = source + _stamp_ns(offset_ns, where + " offset")
+        source = stamp_ns if type(stamp_ns) is int else _stamp_ns(
+            stamp_ns, f"add: stream '{self.stream_names[stream]}'")
+        stamp = source + (offset_ns if type(offset_ns) is int else _stamp_ns(
+            offset_ns, f"add: stream '{self.stream_names[stream]}' offset"))
         st = self._streams[stream]
         st.stats.received += 1
         if self._accept(stream, st, stamp):

@@ -112,7 +112,7 @@ class Synchronizer:
     # the fitted line is extrapolated at most this far past its newest sample
     MAX_EXTRAPOLATION_NS = NS_PER_S
     # and refitted after this much stream time, when new samples came
-    REFIT_NS = NS_PER_S // 4
+    REFIT_NS = NS_PER_S // 2
 
     def __init__(self, camera_names: Sequence[str], config: SyncConfig | None = None) -> None:
         self.config = c = config or SyncConfig()
@@ -137,6 +137,7 @@ class Synchronizer:
         self.clock = ClockEstimator(n, c.clock_window)
         self._fits: list[ClockEstimate] = [self.clock.estimate(i) for i in range(n)]
         self._correction = [0] * n           # ns subtracted by auto_offset, last message
+        self._auto = c.auto_offset
         self._refit_at: int | None = None
         self._warned = [False] * n
         self._resets = 0
@@ -146,12 +147,16 @@ class Synchronizer:
     # ------------------------------------------------------------------------- public API
     def add(self, camera: int, stamp_ns: int, item: Any) -> list[SyncedSet]:
         """Feed one message (stamp in integer ns); return the sets it completes."""
-        offset = self.static_ns[camera] if 0 <= camera < len(self.static_ns) else 0
-        if self.config.auto_offset:
+        static = self.static_ns
+        offset = static[camera] if 0 <= camera < len(static) else 0
+        if self._auto:
             est = self._fits[camera].offset_at(int(stamp_ns), self.MAX_EXTRAPOLATION_NS)
             self._correction[camera] = est
             offset -= est
-        return self._observe(self.policy.add(camera, stamp_ns, item, offset))
+        sets = self.policy.add(camera, stamp_ns, item, offset)
+        if sets or self.policy.resets != self._resets:
+            self._observe(sets)
+        return sets
 
     def advance_time(self, stamp_ns: int) -> list[SyncedSet]:
         return self._observe(self.policy.advance_time(stamp_ns))
@@ -208,9 +213,10 @@ class Synchronizer:
             self._refit_at = None
         if not sets:
             return sets
-        static = self.static_ns
+        static = self.static_ns if any(self.static_ns) else None
         for s in sets:
-            self.clock.observe([None if t is None else t + o for t, o in zip(s.stamps, static)])
+            self.clock.observe(s.stamps if static is None else
+                               [None if t is None else t + o for t, o in zip(s.stamps, static)])
         now = sets[-1].aligned_stamp
         if self._refit_at is None or now >= self._refit_at:
             self._refit_at = now + self.REFIT_NS
