@@ -15,7 +15,7 @@ from wint3r_ros.calib.pipeline import CalibrateConfig, calibrate
 from wint3r_ros.calib.sources import Frame
 from wint3r_ros.calib.synthetic import board_poses, project_corners
 from wint3r_ros.calib.validate import Thresholds
-from wint3r_ros.core.calibration import Camera, Rig
+from wint3r_ros.core.rig import Camera, Rig
 from wint3r_ros.errors import CalibrationError
 
 BOARD = Board(7, 5, 0.04, charuco="DICT_4X4_50", marker=0.03)
@@ -42,9 +42,9 @@ def _view(drawn: np.ndarray, cam: Camera, T_cam_board: np.ndarray) -> np.ndarray
     return cv2.resize(hi, (cam.width, cam.height), interpolation=cv2.INTER_AREA)
 
 
-def _pinhole(name: str, K: np.ndarray, T: np.ndarray = np.eye(4)) -> Camera:
+def _pinhole(name: str, K: np.ndarray, T: np.ndarray | None = None) -> Camera:
     return Camera(name, f"/{name}/image_raw", f"{name}_optical_frame", 640, 480, K,
-                  "plumb_bob", [0.0] * 5, T)
+                  "plumb_bob", [0.0] * 5, np.eye(4) if T is None else T)
 
 
 K = np.array([[520.0, 0.0, 322.0], [0.0, 518.0, 236.0], [0.0, 0.0, 1.0]])
