@@ -43,7 +43,7 @@ def test_bench_core_reports_the_matching_rate_on_reordered_streams():
 
 
 def test_bench_drift_detects_the_drifting_camera_and_auto_offset_keeps_the_sets():
-    from wint3r_ros.core.bench import bench_drift
+    from wint3r_ros.bench.core import bench_drift
 
     doc = bench_drift(seconds=20.0)
     assert doc["steps"] == 600
