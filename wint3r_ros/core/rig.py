@@ -110,6 +110,7 @@ class Camera:
     distortion_coefficients: np.ndarray = field(default_factory=lambda: np.zeros(5))
     T_base_camera: np.ndarray = field(default_factory=lambda: np.eye(4))
     camera_info_topic: str | None = None
+    time_offset: float = 0.0  # s added to this camera's stamps before sync (Kalibr timeshift_cam_imu)
 
     def __post_init__(self) -> None:
         name = self.name if isinstance(self.name, str) and self.name else "?"
@@ -155,6 +156,12 @@ class Camera:
         T = np.asarray(self.T_base_camera, dtype=np.float64)
         check_pose(T, name, "T_base_camera", _ROT_TOL)
         object.__setattr__(self, "T_base_camera", _readonly(T))
+        offset = self.time_offset
+        if (isinstance(offset, bool) or not isinstance(offset, (int, float, np.floating))
+                or not math.isfinite(offset) or abs(offset) > 10.0):
+            raise CalibrationError(f"{_where(name, 'time_offset')}: must be seconds within "
+                                   f"+-10, got {offset!r}")
+        object.__setattr__(self, "time_offset", float(offset))
 
     # -- convenience ---------------------------------------------------------------------------
     @property
@@ -234,9 +241,9 @@ class Camera:
         if not isinstance(other, Camera):
             return NotImplemented
         return (self.name, self.topic, self.frame_id, self.width, self.height,
-                self.distortion_model, self.camera_info_topic) == (
+                self.distortion_model, self.camera_info_topic, self.time_offset) == (
                     other.name, other.topic, other.frame_id, other.width, other.height,
-                    other.distortion_model, other.camera_info_topic) and all(
+                    other.distortion_model, other.camera_info_topic, other.time_offset) and all(
             np.array_equal(getattr(self, a), getattr(other, a))
             for a in ("K", "distortion_coefficients", "T_base_camera"))
 

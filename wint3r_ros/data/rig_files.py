@@ -26,6 +26,8 @@ The project's rig YAML (``version: 1``)::
         T_base_camera:                  # camera optical frame -> base frame
           translation: [x, y, z]        # metres
           quaternion_xyzw: [qx, qy, qz, qw]   # scalar last, unit norm (|q| - 1 < 1e-3)
+        time_offset: 0.0                # optional, s added to the camera's stamps before sync
+                                        # (its clock against the rig's; Kalibr timeshift_cam_imu)
 
 Keys are strict: an unknown or missing key, a wrong type (a string where a number belongs, a
 float where an integer belongs, a boolean anywhere numeric), NaN or infinity, a non-unit
@@ -38,7 +40,8 @@ Other formats:
   stereo rectification, which the rig does not use, and are ignored) and
   `save_camera_info_yaml` writes one per camera (R = I, P = [K | 0]).
 * Kalibr camchain YAML (``cam0`` .. ``camN``): `load_kalibr_camchain` chains ``T_cn_cnm1`` so
-  cam0 is the base (or the IMU, when every camera has ``T_cam_imu`` and ``imu_base=True``).
+  cam0 is the base (or the IMU, when every camera has ``T_cam_imu`` and ``imu_base=True``);
+  ``timeshift_cam_imu`` (t_imu = t_cam + shift) becomes the camera's ``time_offset``.
 
 Pixel convention: integer pixel coordinates are pixel centres (OpenCV/ROS). `Camera.scaled`
 therefore maps ``c' = (c + 0.5) * s - 0.5`` and ``f' = f * s``, which matches ``cv2.resize``.
@@ -128,6 +131,15 @@ class _Fields:
             raise CalibrationError(f"{self._field(key)}: must be positive, got {value}")
         return value
 
+    def number(self, key: str, default: float) -> float:
+        """One finite number (``default`` when absent)."""
+        if not self.has(key):
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise CalibrationError(f"{self._field(key)}: must be a finite number, got {value!r}")
+        return float(value)
+
     def numbers(self, key: str, shape: tuple[int, ...] | None = None,
                 value: Any = None) -> np.ndarray:
         """A list (or nested list) of finite numbers; ``shape`` checks the nesting."""
@@ -182,7 +194,7 @@ def _write_yaml(data: Any, path: str | Path, header: str = "") -> None:
 
 _RIG_KEYS = ("version", "name", "base_frame", "cameras")
 _CAMERA_KEYS = ("name", "topic", "frame_id", "camera_info_topic", "width", "height", "K",
-                "distortion_model", "distortion_coefficients", "T_base_camera")
+                "distortion_model", "distortion_coefficients", "T_base_camera", "time_offset")
 _POSE_KEYS = ("translation", "quaternion_xyzw")
 
 
@@ -226,6 +238,7 @@ def _camera_from_dict(data: Any, index: int, source: str) -> Camera:
         width=f.integer("width"), height=f.integer("height"), K=f.numbers("K", (3, 3)),
         distortion_model=model, distortion_coefficients=D, T_base_camera=T,
         camera_info_topic=f.string("camera_info_topic", required=False),
+        time_offset=f.number("time_offset", default=0.0),
     )
     try:
         return Camera(**values)
@@ -265,6 +278,8 @@ def rig_to_dict(rig: Rig) -> dict[str, Any]:
             "distortion_coefficients": [float(x) for x in cam.distortion_coefficients],
             "T_base_camera": _pose_to_dict(cam.T_base_camera),
         })
+        if cam.time_offset:
+            d["time_offset"] = cam.time_offset
         cams.append(d)
     return {"version": SCHEMA_VERSION, "name": rig.name, "base_frame": rig.base_frame,
             "cameras": cams}
@@ -457,7 +472,10 @@ def rig_from_kalibr_dict(data: Any, source: str = "camchain", *, name: str = "ka
             cameras.append(Camera(
                 name=key, topic=topic, frame_id=f"{key}_optical_frame", width=int(res[0]),
                 height=int(res[1]), K=K, distortion_model=dmodel, distortion_coefficients=D,
-                T_base_camera=T_cam0_camn.copy()))
+                T_base_camera=T_cam0_camn.copy(),
+                # t_imu = t_cam + timeshift_cam_imu: the sync adds it to put the stamps on the
+                # IMU's clock, which every camera of the camchain shares
+                time_offset=f.number("timeshift_cam_imu", default=0.0)))
         except CalibrationError as err:
             raise CalibrationError(f"{source}: {err}") from err
     if imu_base:
