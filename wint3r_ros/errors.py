@@ -28,13 +28,17 @@ MAX_MESSAGE_CHARS = 2000
 
 
 def brief(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` (``str`` for exceptions) cut to about ``limit`` characters, for messages.
+    """``repr(value)`` (``str`` for exceptions, on one line) cut to about ``limit`` characters,
+    for messages.
 
     Error messages quote the offending value; this keeps a huge or deeply nested value (a whole
     YAML subtree, a long string) from turning one error line into megabytes. Only the first few
     items of a container are looked at, so the cost is bounded too.
     """
-    text = str(value) if isinstance(value, BaseException) else _bounded_repr(value, limit)
+    if isinstance(value, BaseException):    # one line: a library's message may span many
+        text = " ".join(str(value)[:4 * limit + 400].split())
+    else:
+        text = _bounded_repr(value, limit)
     if len(text) > limit:
         text = f"{text[:limit]}... ({len(text)} chars)"
     return text

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from wint3r_ros.core.geometry import se3_inverse
-from wint3r_ros.errors import CalibrationError
+from wint3r_ros.errors import CalibrationError, brief
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -118,16 +118,16 @@ class Camera:
             value = getattr(self, fld)
             if not isinstance(value, str) or not value.strip():
                 raise CalibrationError(f"{_where(name, fld)}: must be a non-empty string, "
-                                       f"got {value!r}")
+                                       f"got {brief(value)}")
         if self.camera_info_topic is not None and (
                 not isinstance(self.camera_info_topic, str) or not self.camera_info_topic.strip()):
             raise CalibrationError(f"{_where(name, 'camera_info_topic')}: must be a non-empty "
-                                   f"string or absent, got {self.camera_info_topic!r}")
+                                   f"string or absent, got {brief(self.camera_info_topic)}")
         for fld in ("width", "height"):
             value = getattr(self, fld)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise CalibrationError(f"{_where(name, fld)}: must be a positive integer, "
-                                       f"got {value!r}")
+                                       f"got {brief(value)}")
             object.__setattr__(self, fld, int(value))
         K = np.asarray(self.K, dtype=np.float64)
         if K.shape != (3, 3):
@@ -144,10 +144,10 @@ class Camera:
         model = self.distortion_model
         if model not in DISTORTION_MODELS:
             raise CalibrationError(f"{_where(name, 'distortion_model')}: must be one of "
-                                   f"{sorted(DISTORTION_MODELS)}, got {model!r}")
+                                   f"{sorted(DISTORTION_MODELS)}, got {brief(model)}")
         D = np.asarray(self.distortion_coefficients, dtype=np.float64).reshape(-1)
         if D.size != DISTORTION_MODELS[model]:
-            raise CalibrationError(f"{_where(name, 'distortion_coefficients')}: model {model!r} "
+            raise CalibrationError(f"{_where(name, 'distortion_coefficients')}: model {brief(model)} "
                                    f"takes {DISTORTION_MODELS[model]} coefficients, got {D.size}")
         if not np.all(np.isfinite(D)):
             raise CalibrationError(f"{_where(name, 'distortion_coefficients')}: contains NaN or "
@@ -201,7 +201,7 @@ class Camera:
         for fld, value in (("width", width), ("height", height)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise CalibrationError(f"{_where(self.name, fld)}: scaled() needs a positive "
-                                       f"integer, got {value!r}")
+                                       f"integer, got {brief(value)}")
         sx, sy = width / self.width, height / self.height
         K = self.K.copy()
         K[0, 0] *= sx
@@ -285,7 +285,7 @@ class Rig:
             value = getattr(self, fld)
             if not isinstance(value, str) or not value.strip():
                 raise CalibrationError(f"rig field '{fld}': must be a non-empty string, "
-                                       f"got {value!r}")
+                                       f"got {brief(value)}")
         cams = list(self.cameras)
         if not cams:
             raise CalibrationError(f"rig '{self.name}' field 'cameras': needs at least one camera")
@@ -298,7 +298,7 @@ class Rig:
             for cam in cams:
                 value = getattr(cam, fld)
                 if value in seen:
-                    raise CalibrationError(f"{_where(cam.name, fld)}: {value!r} is also used by "
+                    raise CalibrationError(f"{_where(cam.name, fld)}: {brief(value)} is also used by "
                                            f"camera '{seen[value]}'; must be unique in the rig")
                 seen[value] = cam.name
         if any(cam.frame_id == self.base_frame for cam in cams):

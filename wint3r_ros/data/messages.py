@@ -6,8 +6,9 @@ definitions the way ``ros2 bag record`` writes them. The builders here return ro
 objects; the readers (`array_from_image`, `camera_from_camera_info`, `points_from_pointcloud2`,
 `transforms_from_tf_message`, ...) only read attributes, so they accept rclpy messages as well.
 
-Image encodings (``sensor_msgs/image_encodings``): mono8, 8UC1, rgb8, bgr8, 8UC3, rgba8, bgra8,
-8UC4, mono16, 16UC1, 32FC1. A malformed message raises `InputError` naming its topic.
+Image encodings (``sensor_msgs/image_encodings``) read and written: mono8, 8UC1, rgb8, bgr8,
+8UC3, rgba8, bgra8, 8UC4, mono16, 16UC1, 32FC1; camera input (`rgb_from_image`) only
+INPUT_ENCODINGS. A malformed message raises `InputError` naming its topic.
 """
 from __future__ import annotations
 
@@ -19,11 +20,14 @@ import numpy as np
 
 from wint3r_ros.core.geometry import pose_from_translation_quat, translation_quat_from_pose
 from wint3r_ros.core.rig import DISTORTION_MODELS, Camera
-from wint3r_ros.errors import CalibrationError, InputError
+from wint3r_ros.errors import CalibrationError, InputError, brief
 
 __all__ = [
     "PROJECT_MSG_DEFINITIONS",
     "IMAGE_ENCODINGS",
+    "INPUT_ENCODINGS",
+    "check_input_encoding",
+    "image_stamp_problem",
     "check_image_layout",
     "project_typestore",
     "msg_class",
@@ -93,6 +97,10 @@ IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "mono16": (np.dtype(np.uint16), 1), "16UC1": (np.dtype(np.uint16), 1),
     "32FC1": (np.dtype(np.float32), 1),
 }
+
+# What a camera may send (the model's input): colour and grey. 16UC1 and 32FC1 are depth, the
+# 8UCn types name no channel order; they are refused as camera input (README, ROBUSTNESS.md).
+INPUT_ENCODINGS = ("mono8", "rgb8", "bgr8", "rgba8", "bgra8", "mono16")
 
 _POINTFIELD_FLOAT32 = 7
 _NS = 1_000_000_000
@@ -224,23 +232,45 @@ def array_from_image(msg: Any, topic: str = "") -> np.ndarray:
         pixels.reshape(height, width, channels)
 
 
+def check_input_encoding(msg: Any, topic: str = "") -> None:
+    """InputError unless the image's encoding is a camera input encoding (INPUT_ENCODINGS)."""
+    enc = str(msg.encoding)
+    if enc not in INPUT_ENCODINGS:
+        raise InputError(f"{_where(topic)}: image encoding {brief(enc)} is not supported "
+                         f"(use one of {', '.join(INPUT_ENCODINGS)})")
+
+
+def image_stamp_problem(stamp_ns: int) -> tuple[str, str] | None:
+    """(reason, explanation) when an image's header stamp cannot be used, else None: 0 (the
+    driver does not stamp: ``zero_stamp``) or negative (before 1970, which rosbag2 cannot
+    store as a log time and TF tools misread: ``negative_stamp``)."""
+    if stamp_ns == 0:
+        return "zero_stamp", ("image stamp is 0 (the driver does not stamp its images; sync "
+                              "needs capture stamps)")
+    if stamp_ns < 0:
+        return "negative_stamp", (f"image stamp {stamp_ns} ns is before 1970 (a clock that "
+                                  f"was never set?); bags store times since 1970")
+    return None
+
+
 def rgb_from_image(msg: Any, topic: str = "") -> np.ndarray:
-    """[H, W, 3] uint8 RGB from a colour or 8-bit mono Image (what the model consumes)."""
+    """[H, W, 3] uint8 RGB of a camera image (what the model consumes): grey is repeated,
+    mono16 keeps its high byte, alpha is dropped, BGR is reordered. Other encodings (depth,
+    yuv, bayer, 8UCn without a channel order) raise InputError listing INPUT_ENCODINGS."""
+    check_input_encoding(msg, topic)
     a = array_from_image(msg, topic)
     enc = str(msg.encoding)
-    if enc in ("rgb8", "8UC3"):
+    if enc == "rgb8":
         return a
     if enc == "bgr8":
         return a[..., ::-1].copy()
     if enc == "rgba8":
         return a[..., :3].copy()
-    if enc in ("bgra8", "8UC4"):
+    if enc == "bgra8":
         return a[..., 2::-1].copy()
-    if enc in ("mono8", "8UC1"):
+    if enc == "mono8":
         return np.repeat(a[..., None], 3, axis=2)
-    if enc in ("mono16", "16UC1"):
-        return np.repeat((a >> 8).astype(np.uint8)[..., None], 3, axis=2)
-    raise InputError(f"{_where(topic)}: encoding {enc} is not a colour image")
+    return np.repeat((a >> 8).astype(np.uint8)[..., None], 3, axis=2)   # mono16
 
 
 # --------------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ from wint3r_ros.core.rig import (
     quaternion_xyzw_from_rotation,
     rotation_from_quaternion_xyzw,
 )
-from wint3r_ros.errors import CalibrationError
+from wint3r_ros.errors import CalibrationError, brief
 
 __all__ = [
     "load_rig",
@@ -120,13 +120,13 @@ class _Fields:
         value = self.data[key]
         if not isinstance(value, str) or not value.strip():
             raise CalibrationError(f"{self._field(key)}: must be a non-empty string, "
-                                   f"got {value!r}")
+                                   f"got {brief(value)}")
         return value
 
     def integer(self, key: str) -> int:
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise CalibrationError(f"{self._field(key)}: must be an integer, got {value!r}")
+            raise CalibrationError(f"{self._field(key)}: must be an integer, got {brief(value)}")
         if value <= 0:
             raise CalibrationError(f"{self._field(key)}: must be positive, got {value}")
         return value
@@ -152,18 +152,18 @@ def _numbers(value: Any, where: str, shape: tuple[int, ...] | None) -> np.ndarra
         if isinstance(v, (list, tuple)):
             return [walk(x) for x in v]
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise CalibrationError(f"{where}: must contain only numbers, got {v!r}")
+            raise CalibrationError(f"{where}: must contain only numbers, got {brief(v)}")
         if not math.isfinite(v):
-            raise CalibrationError(f"{where}: contains {v!r}; NaN and infinity are not allowed")
+            raise CalibrationError(f"{where}: contains {brief(v)}; NaN and infinity are not allowed")
         return float(v)
 
     if not isinstance(value, (list, tuple)):
-        raise CalibrationError(f"{where}: must be a list of numbers, got {value!r}")
+        raise CalibrationError(f"{where}: must be a list of numbers, got {brief(value)}")
     nested = walk(value)
     try:
         arr = np.array(nested, dtype=np.float64)
     except ValueError as err:
-        raise CalibrationError(f"{where}: ragged nested list {value!r}") from err
+        raise CalibrationError(f"{where}: ragged nested list {brief(value)}") from err
     if shape is not None and arr.shape != shape:
         want = "x".join(map(str, shape))
         raise CalibrationError(f"{where}: must have shape {want}, got "
@@ -227,10 +227,10 @@ def _camera_from_dict(data: Any, index: int, source: str) -> Camera:
     model = f.string("distortion_model")
     if model not in DISTORTION_MODELS:
         raise CalibrationError(f"{where} field 'distortion_model': must be one of "
-                               f"{sorted(DISTORTION_MODELS)}, got {model!r}")
+                               f"{sorted(DISTORTION_MODELS)}, got {brief(model)}")
     D = f.numbers("distortion_coefficients")
     if D.ndim != 1 or D.size != DISTORTION_MODELS[model]:
-        raise CalibrationError(f"{where} field 'distortion_coefficients': model {model!r} takes "
+        raise CalibrationError(f"{where} field 'distortion_coefficients': model {brief(model)} takes "
                                f"{DISTORTION_MODELS[model]} coefficients, got {D.size}")
     T = _pose_from_dict(f.raw("T_base_camera"), f"{where} field 'T_base_camera'", name)
     values = dict(
@@ -252,11 +252,11 @@ def rig_from_dict(data: Any, source: str = "rig") -> Rig:
     version = f.raw("version")
     if isinstance(version, bool) or version != SCHEMA_VERSION:
         raise CalibrationError(f"{source} field 'version': unsupported rig schema version "
-                               f"{version!r} (this package reads version {SCHEMA_VERSION})")
+                               f"{brief(version)} (this package reads version {SCHEMA_VERSION})")
     cams = f.raw("cameras")
     if not isinstance(cams, list) or not cams:
         raise CalibrationError(f"{source} field 'cameras': must be a non-empty list of cameras, "
-                               f"got {cams!r}")
+                               f"got {brief(cams)}")
     cameras = [_camera_from_dict(c, i, source) for i, c in enumerate(cams)]
     try:
         return Rig(name=f.string("name"), base_frame=f.string("base_frame"), cameras=cameras)
@@ -311,7 +311,7 @@ def _ros_matrix(data: Any, where: str, rows: int | None, cols: int | None) -> np
     for key, v in (("rows", r), ("cols", c)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise CalibrationError(f"{where} field '{key}': must be a non-negative integer, "
-                                   f"got {v!r}")
+                                   f"got {brief(v)}")
     flat = f.numbers("data")
     if flat.ndim != 1 or flat.size != r * c:
         raise CalibrationError(f"{where} field 'data': {r}x{c} matrix needs {r * c} numbers, "
@@ -355,7 +355,7 @@ def camera_from_camera_info_dict(data: Any, source: str = "camera_info", *,
     elif model in ("equidistant", "fisheye"):
         model = "equidistant"
     else:
-        raise CalibrationError(f"{where} field 'distortion_model': {model!r} is not supported "
+        raise CalibrationError(f"{where} field 'distortion_model': {brief(model)} is not supported "
                                f"(use plumb_bob or equidistant)")
     try:
         return Camera(
@@ -418,7 +418,7 @@ def rig_from_kalibr_dict(data: Any, source: str = "camchain", *, name: str = "ka
     for k in data:
         m = re.fullmatch(r"cam(\d+)", str(k))
         if not m:
-            raise CalibrationError(f"{source}: unknown top-level key {k!r} (expected cam0..camN)")
+            raise CalibrationError(f"{source}: unknown top-level key {brief(k)} (expected cam0..camN)")
         keys.append((int(m.group(1)), str(k)))
     keys.sort()
     if [i for i, _ in keys] != list(range(len(keys))):
@@ -433,12 +433,12 @@ def rig_from_kalibr_dict(data: Any, source: str = "camchain", *, name: str = "ka
         model = f.string("camera_model", default="pinhole")
         if model != "pinhole":
             raise CalibrationError(f"{where} field 'camera_model': only pinhole is supported, "
-                                   f"got {model!r}")
+                                   f"got {brief(model)}")
         fu, fv, pu, pv = f.numbers("intrinsics", (4,))
         kdist = f.string("distortion_model")
         if kdist not in _KALIBR_DISTORTION:
             raise CalibrationError(f"{where} field 'distortion_model': must be one of "
-                                   f"{sorted(_KALIBR_DISTORTION)}, got {kdist!r}")
+                                   f"{sorted(_KALIBR_DISTORTION)}, got {brief(kdist)}")
         dmodel = _KALIBR_DISTORTION[kdist]
         D = f.numbers("distortion_coeffs") if f.has("distortion_coeffs") else np.zeros(0)
         want = {"plumb_bob": 4, "equidistant": 4, "none": 0}[dmodel]

@@ -323,7 +323,12 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
     from wint3r_ros.core.sync import ApproximateTimePolicy
     from wint3r_ros.core.window import WindowBuilder, WindowConfig
     from wint3r_ros.data.bag import BagReader, BagWriter, sigterm_as_interrupt
-    from wint3r_ros.data.messages import array_from_image, rgb_from_image, transforms_from_tf_message
+    from wint3r_ros.data.messages import (
+        array_from_image,
+        image_stamp_problem,
+        rgb_from_image,
+        transforms_from_tf_message,
+    )
     from wint3r_ros.model.runtime import confidence_threshold_for, load_reconstruction_model
     from wint3r_ros.offline.make_bag import GROUND_TRUTH_TF_TOPIC, ground_truth_depth_topic
     from wint3r_ros.offline.report import MetricsAccumulator
@@ -517,6 +522,13 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
                         continue
                     cam = image_topics.index(msg.topic)
                     counters["images"] += 1
+                    stamp_problem = image_stamp_problem(msg.stamp_ns)
+                    if stamp_problem is not None:    # counted as such, not as `late` by sync
+                        rejected[stamp_problem[0]] = rejected.get(stamp_problem[0], 0) + 1
+                        if rejected[stamp_problem[0]] <= 3:
+                            log(f"process-bag: topic {msg.topic}: {stamp_problem[1]}; image "
+                                f"skipped")
+                        continue
                     t0 = time.perf_counter()
                     try:
                         rgb = np.array(rgb_from_image(msg.msg, msg.topic))  # own, writable

@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 # Encodings the nodes take from cameras (colour or grey; the model sees RGB).
-INPUT_ENCODINGS = ("mono8", "rgb8", "bgr8", "rgba8", "bgra8", "mono16")
+INPUT_ENCODINGS = _m.INPUT_ENCODINGS
 # encoding -> (dtype, channels) for everything image_from_array / array_from_image handle.
 IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     e: _m.IMAGE_ENCODINGS[e] for e in (*INPUT_ENCODINGS, "32FC1")}
