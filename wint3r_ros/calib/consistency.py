@@ -19,10 +19,11 @@ Poses are 4x4 float64; ``T_a_b`` maps points from frame b to frame a.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from wint3r_ros.core.geometry import orthonormalize, rotation_angle, se3_inverse
 
 __all__ = ["ConsensusOptions", "PairConsensus", "pair_consensus", "rotation_deg", "half_turn",
            "AS_DETECTED", "HALF_TURNED"]
@@ -41,12 +42,11 @@ class ConsensusOptions:
 
 @dataclass
 class PairConsensus:
-    """T_b_a [4, 4]; per set: "as detected", "half-turned" (camera b's corners reversed) or a
-    reason it was left out; and how far off (degrees) each set's estimate was."""
+    """T_b_a [4, 4], and per set: `AS_DETECTED`, `HALF_TURNED` (camera b's corners reversed)
+    or the reason it was left out."""
 
     T_b_a: np.ndarray
     order: dict[int, str]
-    rotation_off_deg: dict[int, float]
 
     @property
     def agreeing(self) -> list[int]:
@@ -55,22 +55,12 @@ class PairConsensus:
 
 def rotation_deg(R: np.ndarray) -> float:
     """Angle of a rotation matrix in degrees."""
-    c = (float(np.trace(R)) - 1.0) / 2.0
-    return math.degrees(math.acos(max(-1.0, min(1.0, c))))
+    return math.degrees(float(rotation_angle(R)))
 
 
 def half_turn(corners: np.ndarray) -> np.ndarray:
     """Corners [M, 2] of a board turned by half a turn about its centre: corner k <-> M-1-k."""
     return corners[::-1].copy()
-
-
-def _chordal_mean(Rs: Sequence[np.ndarray]) -> np.ndarray:
-    U, _, Vt = np.linalg.svd(np.sum(Rs, axis=0))
-    R = U @ Vt
-    if np.linalg.det(R) < 0:
-        U[:, -1] *= -1
-        R = U @ Vt
-    return R
 
 
 def pair_consensus(views: dict[int, tuple[np.ndarray, list[np.ndarray]]], *,
@@ -84,7 +74,7 @@ def pair_consensus(views: dict[int, tuple[np.ndarray, list[np.ndarray]]], *,
     dist = []
     for f, (T_a, T_bs) in views.items():
         dist.append(float(np.linalg.norm(T_a[:3, 3])))
-        inv_a = np.linalg.inv(T_a)
+        inv_a = se3_inverse(T_a)
         cands[f] = [(name, T_b @ inv_a) for name, T_b in zip((AS_DETECTED, HALF_TURNED), T_bs)]
     t_tol = options.max_translation * (float(np.median(dist)) if dist else 1.0)
 
@@ -94,11 +84,11 @@ def pair_consensus(views: dict[int, tuple[np.ndarray, list[np.ndarray]]], *,
         return ang <= options.max_rotation_deg and dt <= t_tol, ang
 
     best, best_key = np.eye(4), None
-    for options_f in cands.values():
-        for _, H in options_f:
+    for cand_f in cands.values():
+        for _, H in cand_f:
             support, spread = 0, 0.0
-            for options_g in cands.values():
-                ok = [a for c, a in (close(T, H) for _, T in options_g) if c]
+            for cand_g in cands.values():
+                ok = [a for c, a in (close(T, H) for _, T in cand_g) if c]
                 if ok:
                     support += 1
                     spread += min(ok)
@@ -106,22 +96,21 @@ def pair_consensus(views: dict[int, tuple[np.ndarray, list[np.ndarray]]], *,
             if best_key is None or key > best_key:
                 best, best_key = H, key
     order: dict[int, str] = {}
-    off: dict[int, float] = {}
     inliers = []
-    for f, options_f in cands.items():
-        fits = [(close(T, best), name, T) for name, T in options_f]
-        off[f] = min(a for (_, a), _, _ in fits)
+    for f, cand_f in cands.items():
+        fits = [(close(T, best), name, T) for name, T in cand_f]
         ok = [(a, name, T) for (c, a), name, T in fits if c]
         if ok:
             _, name, T = min(ok, key=lambda x: x[0])
             order[f] = name
             inliers.append(T)
         else:
-            dt = min(float(np.linalg.norm(T[:3, 3] - best[:3, 3])) for _, T in options_f)
+            ang = min(a for (_, a), _, _ in fits)
+            dt = min(float(np.linalg.norm(T[:3, 3] - best[:3, 3])) for _, T in cand_f)
             order[f] = (f"its camera-to-camera transform disagrees with the other views' "
-                        f"({off[f]:.1f} deg, {dt:.3g} m off)")
+                        f"({ang:.1f} deg, {dt:.3g} m off)")
     T = np.eye(4)
     if inliers:
-        T[:3, :3] = _chordal_mean([Ti[:3, :3] for Ti in inliers])
+        T[:3, :3] = orthonormalize(np.sum([Ti[:3, :3] for Ti in inliers], axis=0))  # chordal mean
         T[:3, 3] = np.median([Ti[:3, 3] for Ti in inliers], axis=0)
-    return PairConsensus(T, order, off)
+    return PairConsensus(T, order)

@@ -347,12 +347,12 @@ def _joint(cams: list[Camera], det: Detections, frames: Sequence[int], obj: np.n
            T_cam_base: list[np.ndarray], options: FitOptions,
            left_out: list[tuple[int, int, str, str]]) -> tuple[list[np.ndarray], dict[str, float]]:
     """Joint refinement over the sets seen by >= 2 cameras; outlier views (by their residual)
-    are left out and the refinement rerun, at most 3 rounds."""
+    are left out and the refinement rerun (at most 3 rounds of leaving out)."""
     n = len(cams)
     dropped: set[tuple[int, int]] = set()
     first: dict[str, float] | None = None
     stats: dict[str, float] = {}
-    for _ in range(3):
+    for rounds_left in range(3, -1, -1):   # 3 rounds of rejection, then the final fit
         seen_by = {f: [c for c in range(n) if det.corners[f][c] is not None
                        and (f, c) not in dropped] for f in frames}
         multi = [f for f in frames if len(seen_by[f]) >= 2]
@@ -370,7 +370,7 @@ def _joint(cams: list[Camera], det: Detections, frames: Sequence[int], obj: np.n
         first = first or stats
         rms = _observation_rms(cams, obj, observations, T_cam_base, boards)
         bad = _outliers(rms, options)
-        if not bad.any():
+        if not bad.any() or rounds_left == 0:
             break
         # The worst view of each set with an outlier: in a set that two cameras saw
         # differently both residuals are high, and dropping one already frees the other.
