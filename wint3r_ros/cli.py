@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "make-bag": ("wint3r_ros.offline.make_bag", "record a synthetic N-camera rig with ground truth into a rosbag2"),
     "process-bag": ("wint3r_ros.offline.process_bag",
                     "run the pipeline on a rosbag2, no DDS: an outputs bag (+ metrics with ground truth)"),
+    "import-dataset": ("wint3r_ros.offline.import_dataset",
+                       "write a published dataset sequence (TUM, Bonn, 7-Scenes, ScanNet, KITTI) as a rosbag2"),
     "recover-bag": ("wint3r_ros.offline.recover",
                     "copy what an interrupted (killed) recording or output left into a complete rosbag2"),
     "report": ("wint3r_ros.offline.report",
