@@ -70,45 +70,37 @@ def pair_consensus(views: dict[int, tuple[np.ndarray, list[np.ndarray]]], *,
     views: set f -> (T_a_board, [T_b_board as detected, T_b_board half-turned (symmetric boards
     only)]), board poses from each camera's own corners (PnP).
     """
-    cands: dict[int, list[tuple[str, np.ndarray]]] = {}
-    dist = []
-    for f, (T_a, T_bs) in views.items():
-        dist.append(float(np.linalg.norm(T_a[:3, 3])))
-        inv_a = se3_inverse(T_a)
-        cands[f] = [(name, T_b @ inv_a) for name, T_b in zip((AS_DETECTED, HALF_TURNED), T_bs)]
-    t_tol = options.max_translation * (float(np.median(dist)) if dist else 1.0)
-
-    def close(T: np.ndarray, H: np.ndarray) -> tuple[bool, float]:
-        ang = rotation_deg(T[:3, :3].T @ H[:3, :3])
-        dt = float(np.linalg.norm(T[:3, 3] - H[:3, 3]))
-        return ang <= options.max_rotation_deg and dt <= t_tol, ang
-
-    best, best_key = np.eye(4), None
-    for cand_f in cands.values():
-        for _, H in cand_f:
-            support, spread = 0, 0.0
-            for cand_g in cands.values():
-                ok = [a for c, a in (close(T, H) for _, T in cand_g) if c]
-                if ok:
-                    support += 1
-                    spread += min(ok)
-            key = (support, -spread)
-            if best_key is None or key > best_key:
-                best, best_key = H, key
+    if not views:
+        return PairConsensus(np.eye(4), {})
+    sets = list(views)
+    names = (AS_DETECTED, HALF_TURNED)
+    K = min(len(T_bs) for _, T_bs in views.values())
+    # Candidates n = v * K + k: view v's estimate in order k, T_b_a [V * K, 4, 4].
+    cands = np.array([T_b @ se3_inverse(T_a) for T_a, T_bs in views.values() for T_b in T_bs[:K]])
+    dist = float(np.median([np.linalg.norm(T_a[:3, 3]) for T_a, _ in views.values()]))
+    R, t = cands[:, :3, :3], cands[:, :3, 3]
+    cos = (np.einsum("aij,bij->ab", R, R) - 1.0) / 2.0
+    ang = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))                 # [N, N]
+    dt = np.linalg.norm(t[:, None] - t[None], axis=2)                      # [N, N]
+    close = (ang <= options.max_rotation_deg) & (dt <= options.max_translation * dist)
+    V = len(sets)
+    per_view = close.reshape(-1, V, K)                                     # [N, V, K]
+    nearest = np.where(per_view, ang.reshape(-1, V, K), np.inf).min(axis=2)  # [N, V]
+    support = per_view.any(axis=2).sum(axis=1)
+    spread = np.where(np.isfinite(nearest), nearest, 0.0).sum(axis=1)
+    best = int(np.lexsort((spread, -support))[0])   # most support, then the tightest
     order: dict[int, str] = {}
     inliers = []
-    for f, cand_f in cands.items():
-        fits = [(close(T, best), name, T) for name, T in cand_f]
-        ok = [(a, name, T) for (c, a), name, T in fits if c]
-        if ok:
-            _, name, T = min(ok, key=lambda x: x[0])
-            order[f] = name
-            inliers.append(T)
+    for v, f in enumerate(sets):
+        ks = [k for k in range(K) if close[best, v * K + k]]
+        if ks:
+            k = min(ks, key=lambda k: ang[best, v * K + k])
+            order[f] = names[k]
+            inliers.append(cands[v * K + k])
         else:
-            ang = min(a for (_, a), _, _ in fits)
-            dt = min(float(np.linalg.norm(T[:3, 3] - best[:3, 3])) for _, T in cand_f)
+            n = v * K + int(np.argmin(ang[best, v * K:v * K + K]))
             order[f] = (f"its camera-to-camera transform disagrees with the other views' "
-                        f"({ang:.1f} deg, {dt:.3g} m off)")
+                        f"({ang[best, n]:.1f} deg, {dt[best, n]:.3g} m off)")
     T = np.eye(4)
     if inliers:
         T[:3, :3] = orthonormalize(np.sum([Ti[:3, :3] for Ti in inliers], axis=0))  # chordal mean
