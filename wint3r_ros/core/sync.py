@@ -402,6 +402,11 @@ class ApproximateTimePolicy:
     def silent_streams(self) -> list[str]:
         return [s.stats.name for s in self._streams if s.silent]
 
+    def stream_period_ns(self, stream: int) -> int | None:
+        """The smallest recent interval between a stream's stamps (None before two)."""
+        intervals = self._streams[stream].intervals
+        return min(intervals) if intervals else None
+
     @property
     def resets(self) -> int:
         """How many time jumps reset the policy so far."""

@@ -12,8 +12,11 @@ in `stats.clock` and the status. A camera whose remaining offset (after static a
 correction) reaches `offset_warn_fraction` of the slop, or that drifts toward the slop fast
 enough to reach it within `warn_horizon` seconds, raises a `clock_warning` event (and
 `clock_ok` when it is back); with `auto_offset` the correction follows a slowly drifting camera
-so its sets keep matching (it cannot recover a camera already beyond the slop: no sets, no
-samples). See `core.clock` for cameras at different rates.
+so its sets keep matching. A camera already beyond the slop is in no set, so nothing is
+fitted; after 2 s without a set its phase against the other cameras' newest stamps (modulo their
+frame period) is reported as `phase_offset_s` (state `no_sets`), and the camera whose phase is
+off gets a `clock_warning` naming the static offset that would bring it back. See `core.clock`
+for cameras at different rates.
 """
 from __future__ import annotations
 
@@ -113,6 +116,9 @@ class Synchronizer:
     MAX_EXTRAPOLATION_NS = NS_PER_S
     # and refitted after this much stream time, when new samples came
     REFIT_NS = NS_PER_S // 2
+    # cameras in no set for NO_SET_NS are probed by phase every PROBE_NS
+    NO_SET_NS = 2 * NS_PER_S
+    PROBE_NS = NS_PER_S // 2
 
     def __init__(self, camera_names: Sequence[str], config: SyncConfig | None = None) -> None:
         self.config = c = config or SyncConfig()
@@ -140,6 +146,13 @@ class Synchronizer:
         self._auto = c.auto_offset
         self._refit_at: int | None = None
         self._warned = [False] * n
+        # cameras in no set: their newest stamp (after the static offset), when they were last
+        # in a set, and the phase offset measured from the newest stamps of every camera
+        self._latest: list[int | None] = [None] * n
+        self._in_set: list[int | None] = [None] * n
+        self._phase: list[int | None] = [None] * n
+        self._probe_at: int | None = None
+        self._first: int | None = None
         self._resets = 0
         self._events: list[SyncEvent] = []
         self._event_counts = {"clock_warning": 0, "clock_ok": 0}
@@ -156,6 +169,11 @@ class Synchronizer:
         sets = self.policy.add(camera, stamp_ns, item, offset)
         if sets or self.policy.resets != self._resets:
             self._observe(sets)
+        if type(stamp_ns) is int:
+            now = self._latest[camera] = stamp_ns + static[camera]
+            if self._probe_at is None or now >= self._probe_at:
+                self._probe_at = now + self.PROBE_NS
+                self._probe(now)
         return sets
 
     def advance_time(self, stamp_ns: int) -> list[SyncedSet]:
@@ -190,8 +208,11 @@ class Synchronizer:
     def clock_report(self, camera: int) -> dict[str, Any]:
         """time_offset_s (static), offset_s (measured against the rig after the static offset,
         + = later), drift (s/s) and drift_ppm, correction_s (subtracted by auto_offset),
-        samples, state: unknown | ok | drifting | near_slop."""
+        samples, state: unknown | ok | drifting | near_slop | no_sets; phase_offset_s: for a
+        camera in no set for 2 s, its stamps against the other cameras' newest (modulo their
+        frame period), what a static time offset would need to remove (else None)."""
         fit = self._fits[camera]
+        phase = self._phase[camera]
         return {
             "name": self.camera_names[camera],
             "time_offset_s": self.static_ns[camera] / NS_PER_S,
@@ -200,7 +221,8 @@ class Synchronizer:
             "drift_ppm": None if fit.drift is None else fit.drift * 1e6,
             "correction_s": self._correction[camera] / NS_PER_S,
             "samples": fit.samples,
-            "state": self._state(camera, fit),
+            "state": "no_sets" if phase is not None else self._state(camera, fit),
+            "phase_offset_s": None if phase is None else phase / NS_PER_S,
         }
 
     # ---------------------------------------------------------------------------- internal
@@ -211,9 +233,17 @@ class Synchronizer:
             self.clock.reset()
             self._fits = [self.clock.estimate(i) for i in range(len(self.camera_names))]
             self._refit_at = None
+            n = len(self.camera_names)
+            self._latest, self._in_set, self._phase = [None] * n, [None] * n, [None] * n
+            self._probe_at = self._first = None
         if not sets:
             return sets
         static = self.static_ns if any(self.static_ns) else None
+        in_set = self._in_set
+        for s in sets:
+            for i, t in enumerate(s.stamps):
+                if t is not None:
+                    in_set[i] = s.aligned_stamp
         for s in sets:
             self.clock.observe(s.stamps if static is None else
                                [None if t is None else t + o for t, o in zip(s.stamps, static)])
@@ -222,6 +252,48 @@ class Synchronizer:
             self._refit_at = now + self.REFIT_NS
             self._refit(now)
         return sets
+
+    def _probe(self, now: int) -> None:
+        """Phase offset of every camera that has been in no set for NO_SET_NS of stream time:
+        its newest stamp against each other camera's newest, folded into +-half that camera's
+        frame period (its smallest recent interval), the median over the cameras (itself at 0).
+        One clock_warning per episode for a camera whose phase is the problem (at least
+        offset_warn_fraction of the slop)."""
+        if self._first is None:
+            self._first = now
+        n = len(self.camera_names)
+        for i in range(n):
+            mine = self._latest[i]
+            since = self._in_set[i] if self._in_set[i] is not None else self._first
+            if mine is None or now - since < self.NO_SET_NS:
+                if self._phase[i] is not None:
+                    self._phase[i] = None
+                    self._event_counts["clock_ok"] += 1
+                    self._events.append(SyncEvent("clock_ok", i, now, (
+                        f"camera '{self.camera_names[i]}' is in synchronised sets again")))
+                continue
+            diffs = [0]  # against itself: the median is the rig's, as in the sets
+            for j in range(n):
+                other = self._latest[j]
+                period = self.policy.stream_period_ns(j)
+                if j != i and other is not None and period:
+                    diffs.append((mine - other + period // 2) % period - period // 2)
+            if not diffs:
+                continue
+            diffs.sort()
+            m = len(diffs)
+            phase = diffs[m // 2] if m % 2 else (diffs[m // 2 - 1] + diffs[m // 2]) // 2
+            culprit = abs(phase) >= self.config.offset_warn_fraction * ns_from_seconds(self.config.slop)
+            if self._phase[i] is None and culprit:
+                self._event_counts["clock_warning"] += 1
+                self._events.append(SyncEvent(
+                    "clock_warning", i, now,
+                    f"camera '{self.camera_names[i]}' is in no synchronised set: its stamps are "
+                    f"{phase / 1e6:+.1f} ms from the other cameras' (phase, modulo their frame "
+                    f"period; slop {self.config.slop * 1e3:.1f} ms). If that is its clock, add "
+                    f"{-phase / NS_PER_S:+.4f} s to its time offset (time_offsets, or time_offset "
+                    "in the rig file); else check its trigger and stamps"))
+            self._phase[i] = phase
 
     def _refit(self, now: int) -> None:
         for i in range(len(self.camera_names)):
