@@ -486,3 +486,18 @@ def test_sync_loses_no_set_to_transport_delays_within_the_reorder_window(n, fram
     ours = {s[0][1] for s in sets}
     assert {ref[0][1] for ref in reference_sets(n, arrivals, slop, queue_size=40)} - overtaken <= ours
     assert complete - overtaken <= ours <= complete
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 8), st.integers(1, 30), st.sampled_from([0.0, 0.2]),
+       st.sampled_from([0.0, 0.1, 0.3]), st.sampled_from([0.0, 0.05]), st.integers(0, 2 ** 16))
+def test_exact_policy_finds_every_complete_stamp_under_loss_swaps_and_duplicates(
+        n, frames, drop_p, reorder_p, dup_p, seed):
+    arrivals, missing = build(n, frames, 0, drop_p, reorder_p, dup_p, seed)
+    p = ExactTimePolicy(n, queue_size=20)
+    sets = feed(p, arrivals) + p.flush()
+    check_invariants(p, sets, n, 0)
+    reference = reference_sets(n, arrivals, 0, queue_size=20)
+    ours = [s[0][1] for s in sets]
+    assert {ref[0][1] for ref in reference} <= set(ours)
+    assert ours == sorted(k for k in range(frames) if all((i, k) not in missing for i in range(n)))
