@@ -9,7 +9,7 @@ import pytest
 
 from wint3r_ros.core.sync import ExactTimePolicy
 from wint3r_ros.core.synchronizer import SyncConfig, Synchronizer
-from wint3r_ros.errors import ConfigError
+from wint3r_ros.errors import ConfigError, SyncError
 
 MS = 1_000_000
 PERIOD = 33_333_333
@@ -146,6 +146,13 @@ def test_sync_config_refuses_bad_values_by_name():
     with pytest.raises(ConfigError, match="min_cameras=3"):
         Synchronizer(["a", "b"], SyncConfig(min_cameras=3))
     assert dataclasses.replace(SyncConfig(), slop=0.03).slop == 0.03
+    sync = Synchronizer(["a", "b"], SyncConfig(auto_offset=True))
+    with pytest.raises(SyncError, match="stream index 2"):
+        sync.add(2, 0, None)
+    with pytest.raises(SyncError, match="stream index 'a'"):
+        sync.add("a", 0, None)
+    with pytest.raises(SyncError, match="integer nanoseconds"):
+        sync.add(0, 0.5, None)
 
 
 def test_synchronizer_names_the_offset_of_a_camera_beyond_the_slop():

@@ -161,9 +161,12 @@ class Synchronizer:
     def add(self, camera: int, stamp_ns: int, item: Any) -> list[SyncedSet]:
         """Feed one message (stamp in integer ns); return the sets it completes."""
         static = self.static_ns
-        offset = static[camera] if 0 <= camera < len(static) else 0
+        if type(camera) is not int or not 0 <= camera < len(static):
+            return self.policy.add(camera, stamp_ns, item)  # raises SyncError naming it
+        offset = static[camera]
         if self._auto:
-            est = self._fits[camera].offset_at(int(stamp_ns), self.MAX_EXTRAPOLATION_NS)
+            est = self._fits[camera].offset_at(stamp_ns, self.MAX_EXTRAPOLATION_NS) \
+                if type(stamp_ns) is int else 0
             self._correction[camera] = est
             offset -= est
         sets = self.policy.add(camera, stamp_ns, item, offset)
