@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from wint3r_ros.core.window import WindowConfig
+from wint3r_ros.data.datasets import DATASETS
 from wint3r_ros.errors import ConfigError
 from wint3r_ros.train.dataset import DataConfig, parse_data_spec, split_seeds
 from wint3r_ros.train.trainer import clean_json, config_hash
@@ -23,13 +26,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="weights (default: the shipped tiny checkpoint)")
     parser.add_argument("--data", default="synthetic:test",
-                        help="synthetic:test | synthetic:val | synthetic:train (default test)")
+                        help="synthetic:test | synthetic:val | synthetic:train (default test), or "
+                             "a dataset KIND:PATH (tum, bonn, 7scenes, scannet, kitti, kitti-depth; "
+                             "docs/EVALUATION.md, Real datasets)")
     parser.add_argument("--bag", type=Path, default=None,
                         help="evaluate a rosbag2 recording instead (needs --rig)")
     parser.add_argument("--rig", type=Path, default=None, help="rig YAML of --bag")
     parser.add_argument("--frames", type=int, default=None,
                         help=f"synchronised sets per sequence (default {PROTOCOL['frames']}; "
-                             "a bag: all)")
+                             "a bag: all; a dataset: its protocol's)")
+    parser.add_argument("--start", type=int, default=None,
+                        help="a dataset: first frame (default: the dataset's protocol)")
+    parser.add_argument("--stride", type=int, default=None,
+                        help="a dataset: take every N-th frame (default: the dataset's protocol)")
+    parser.add_argument("--trajectories", type=Path, default=None,
+                        help="write each sequence's estimated and true camera trajectories here "
+                             "in the TUM format (NAME.est.tum, NAME.gt.tum; evo reads them)")
     parser.add_argument("--scenes", type=int, default=None,
                         help="first N scenes of the split (default: all 20)")
     parser.add_argument("--cameras", type=int, default=PROTOCOL["cameras"],
@@ -53,6 +65,24 @@ def _long_side(args: argparse.Namespace, checkpoint: Path) -> int:
         except (ValueError, KeyError, TypeError) as err:
             raise ConfigError(f"checkpoint card {card}: no readable input_long_side") from err
     return 128
+
+
+def export_trajectories(folder: Path, seq: Any, est: Any) -> None:
+    """NAME[_CAMERA].est.tum and .gt.tum of one sequence (camera-to-world, frames with a true
+    pose only, so both files hold the same stamps)."""
+    import numpy as np
+
+    from wint3r_ros.train.dataset_source import write_tum_trajectory
+
+    if seq.world_from_cam is None:
+        return
+    stamps = seq.stamps_ns if seq.stamps_ns is not None else np.round(seq.stamps * 1e9).astype(np.int64)
+    name = seq.name.replace(":", "_").replace("/", "_")
+    for c, camera in enumerate(seq.camera_names):
+        known = np.isfinite(seq.world_from_cam[:, c]).all((-2, -1))
+        stem = name if len(seq.camera_names) == 1 else f"{name}_{camera}"
+        write_tum_trajectory(folder / f"{stem}.est.tum", stamps[known], est[known, c])
+        write_tum_trajectory(folder / f"{stem}.gt.tum", stamps[known], seq.world_from_cam[known, c])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,6 +109,15 @@ def run(args: argparse.Namespace) -> int:
 
         sequences = [bag_sequence(args.bag, args.rig, args.frames)]
         protocol.update(data=f"bag:{args.bag}", rig=str(args.rig))
+    elif args.data.partition(":")[0] in DATASETS:
+        from wint3r_ros.train.dataset_source import dataset_sequences, protocol_for
+
+        kind = args.data.partition(":")[0]
+        chosen = protocol_for(kind, args.start, args.frames, args.stride)
+        sequences = dataset_sequences(args.data, chosen)
+        protocol.update(data=args.data, **{k: v for k, v in asdict(chosen).items()},
+                        depth=f"median scaling per {chosen.depth_scaling}, depth capped at "
+                              f"{chosen.max_depth} m")
     else:
         _, split = parse_data_spec(args.data)
         frames = args.frames or PROTOCOL["frames"]
@@ -97,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{scores['name']}: ate {pose.get('ate', float('nan')):.4f} "
               f"abs_rel {depth.get('abs_rel', float('nan')):.4f}", file=sys.stderr, flush=True)
 
-    report = evaluate(model, sequences, window, long_side, progress=progress)
+    report = evaluate(model, sequences, window, long_side, progress=progress,
+                      trajectory=None if args.trajectories is None else
+                      partial(export_trajectories, args.trajectories))
     report = {"checkpoint": str(checkpoint), "model_config_hash": config_hash(model.config),
               "device": str(next(model.parameters()).device), "protocol": protocol, **report}
     report = clean_json(report)

@@ -9,8 +9,9 @@ scored against ground truth:
 - RPE (set to next set, per camera): translation RMSE after a least-squares scale fit, and
   rotation RMSE in degrees, averaged over sequences and cameras;
 - depth Abs Rel and delta < 1.25 per frame after median scaling (prediction x median(gt) /
-  median(pred)), averaged over frames; where the engine is metric (calibrated rig of >= 2
-  cameras) the unscaled numbers are reported too.
+  median(pred)), averaged over frames (dataset video depth: one ratio per sequence and a depth
+  cap, `Sequence.depth_scaling` / `max_depth`, train/dataset_source.py); where the engine is
+  metric (calibrated rig of >= 2 cameras) the unscaled numbers are reported too.
 Baselines on the same frames and pixels: constant depth = the per-frame median of the ground
 truth; static pose (every camera at the origin) and constant velocity (every camera moving along
 its optical axis by one unit per set, no rotation), scored with the same alignment.
@@ -40,8 +41,11 @@ class Sequence:
     """One evaluation sequence of T synchronised sets of N cameras.
 
     images [T, N, H, W, 3] uint8 RGB; depth [T, N, H, W] metres (NaN where unknown) or None;
-    world_from_cam [T, N, 4, 4] ground truth or None; stamps [T] seconds; rig: a calibrated
-    Rig or None.
+    world_from_cam [T, N, 4, 4] ground truth or None (NaN where a frame has none); stamps [T]
+    seconds; rig: a calibrated Rig or None. Depth scoring: `depth_scaling` "frame" (a median
+    ratio per frame) or "sequence" (one over all frames: video depth), ground truth above
+    `max_depth` metres ignored and scaled predictions clipped to it. stamps_ns [T]: the exact
+    stamps when known (dataset sequences).
     """
 
     name: str
@@ -51,6 +55,9 @@ class Sequence:
     stamps: np.ndarray
     camera_names: list[str]
     rig: Any = None
+    depth_scaling: str = "frame"
+    max_depth: float = math.inf
+    stamps_ns: np.ndarray | None = None
 
 
 def synthetic_sequences(seeds: Iterable[int], frames: int, data_config: Any) -> Iterator[Sequence]:
@@ -111,8 +118,9 @@ def _static_ate(gt: np.ndarray) -> float:
 
 def _pose_scores(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """est, gt [T, N, 4, 4] -> ATE (Sim3) and per-camera RPE averaged over cameras."""
-    centres = est[..., :3, 3].reshape(-1, 3)
-    gt_c = gt[..., :3, 3].reshape(-1, 3)
+    known = np.isfinite(gt).all((-2, -1)).reshape(-1)       # frames with a ground-truth pose
+    centres = est[..., :3, 3].reshape(-1, 3)[known]
+    gt_c = gt[..., :3, 3].reshape(-1, 3)[known]
     spread = float(np.ptp(centres, axis=0).max()) if len(centres) else 0.0
     ate_rmse = _static_ate(gt_c) if spread < 1e-9 else ate(centres, gt_c, "sim3").rmse
     trans, rot = [], []
@@ -143,27 +151,47 @@ def score_sequence(seq: Sequence, results: dict[tuple[int, int], Any], metric: b
         cv[..., 2, 3] = np.arange(t_count, dtype=np.float64)[:, None]
         out["constant_velocity_pose"] = _pose_scores(cv, seq.world_from_cam)
     if seq.depth is not None:
-        model, base, metric_rows = [], [], []
-        for t in range(t_count):
-            for c in range(n):
-                pred = np.asarray(results[(t, c)].depth, dtype=np.float64)
-                gt = np.asarray(seq.depth[t, c], dtype=np.float64)
-                ok = np.isfinite(pred) & np.isfinite(gt) & (gt > 1e-3) & (pred > 0)
-                if not ok.any():
-                    continue
-                gt_ok = np.where(ok, gt, np.nan)
-                d = depth_metrics(np.where(ok, pred, np.nan), gt_ok, median_scale=True)
-                b = depth_metrics(np.where(ok, np.nanmedian(gt_ok), np.nan), gt_ok)
-                model.append((d.abs_rel, d.delta1))
-                base.append((b.abs_rel, b.delta1))
-                if metric:
-                    m = depth_metrics(np.where(ok, pred, np.nan), gt_ok, median_scale=False)
-                    metric_rows.append((m.abs_rel, m.delta1))
-        out["depth_frames"] = len(model)
-        out["model_depth"] = _depth_rows(model)
-        out["constant_depth"] = _depth_rows(base)
-        if metric_rows:
-            out["model_depth_metric"] = _depth_rows(metric_rows)
+        out.update(_depth_scores(seq, results, metric))
+    return out
+
+
+def _depth_scores(seq: Sequence, results: dict[tuple[int, int], Any], metric: bool) -> dict[str, Any]:
+    """Per-frame depth rows of the model (median-scaled per frame or per sequence), the
+    constant-depth baseline and, when metric, the unscaled model."""
+    t_count, n = seq.images.shape[:2]
+    cap = seq.max_depth
+    frames = []
+    for t in range(t_count):
+        for c in range(n):
+            pred = np.asarray(results[(t, c)].depth, dtype=np.float64)
+            gt = np.asarray(seq.depth[t, c], dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                ok = np.isfinite(pred) & np.isfinite(gt) & (gt > 1e-3) & (gt <= cap) & (pred > 0)
+            if ok.any():
+                frames.append((pred, np.where(ok, gt, np.nan), ok))
+    scale = None
+    if seq.depth_scaling == "sequence" and frames:
+        scale = float(np.median(np.concatenate([g[ok] for _, g, ok in frames])) /
+                      np.median(np.concatenate([p[ok] for p, _, ok in frames])))
+    model, base, metric_rows = [], [], []
+    for pred, gt_ok, ok in frames:
+        p = np.where(ok, pred, np.nan)
+        if scale is not None:
+            d = depth_metrics(np.clip(p * scale, 1e-3, cap), gt_ok, max_depth=cap)
+        else:
+            d = depth_metrics(p, gt_ok, median_scale=True, max_depth=cap)
+        b = depth_metrics(np.where(ok, np.nanmedian(gt_ok), np.nan), gt_ok, max_depth=cap)
+        model.append((d.abs_rel, d.delta1))
+        base.append((b.abs_rel, b.delta1))
+        if metric:
+            m = depth_metrics(p, gt_ok, median_scale=False, max_depth=cap)
+            metric_rows.append((m.abs_rel, m.delta1))
+    out: dict[str, Any] = {"depth_frames": len(model), "model_depth": _depth_rows(model),
+                           "constant_depth": _depth_rows(base)}
+    if scale is not None:
+        out["depth_scale"] = scale
+    if metric_rows:
+        out["model_depth_metric"] = _depth_rows(metric_rows)
     return out
 
 
@@ -217,11 +245,16 @@ def _ratio(a: float, b: float) -> float:
 
 
 def evaluate(model: Any, sequences: Iterable[Sequence], window: WindowConfig, long_side: int,
-             progress: Any = None) -> dict[str, Any]:
-    """Run and score every sequence; returns {"summary": ..., "sequences": [...]}."""
+             progress: Any = None, trajectory: Any = None) -> dict[str, Any]:
+    """Run and score every sequence; returns {"summary": ..., "sequences": [...]}.
+    `trajectory(seq, est)` receives each sequence's estimated poses est [T, N, 4, 4]."""
     per_sequence, frames, seconds = [], 0, 0.0
     for seq in sequences:
         results, secs, metric = run_engine(model, seq, window, long_side)
+        if trajectory is not None:
+            t_count, n = seq.images.shape[:2]
+            trajectory(seq, np.stack([[results[(t, c)].world_from_cam for c in range(n)]
+                                      for t in range(t_count)]))
         scores = score_sequence(seq, results, metric)
         scores["seconds"] = secs
         per_sequence.append(scores)
