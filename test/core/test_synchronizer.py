@@ -182,3 +182,30 @@ def test_synchronizer_phase_probe_names_only_the_camera_out_of_phase():
     assert reports[1]["phase_offset_s"] == pytest.approx(-0.015, abs=0.001)
     assert all(abs(reports[i]["phase_offset_s"]) < 0.001 for i in (0, 2, 3))
     assert [(e.kind, e.stream) for e in sync.events()] == [("clock_warning", 1)]
+
+
+def test_synchronizer_degraded_rig_leaves_a_camera_out_of_phase_out_and_takes_it_back():
+    # camera 1's clock jumps 15 ms (beyond the 10 ms slop) for frames 60..209, then returns
+    arr = []
+    for k in range(300):
+        for i in range(4):
+            shift = -15 * MS if i == 1 and 60 <= k < 210 else 0
+            arr.append((i, BASE + k * PERIOD + shift, (i, k)))
+    arr.sort(key=lambda a: a[1])
+    sync = Synchronizer(["a", "b", "c", "d"], SyncConfig(slop=0.01, min_cameras=3))
+    sets, _ = run(sync, arr)
+    assert all(len({x[1] for x in s if x is not None}) == 1 for s in sets)  # right frames only
+    degraded = [s[0][1] for s in sets if s.missing == (1,)]
+    full = [s[0][1] for s in sets if not s.missing]
+    assert degraded and 60 < degraded[0] < 130        # within ~2.5 s of the jump
+    assert full[:60] == list(range(60)) and full[-1] == 299 and full[60] < 240
+    kinds = [(e.kind, e.stream) for e in sync.events()]
+    assert ("stream_silent", 1) in kinds and ("stream_recovered", 1) in kinds
+    assert kinds.count(("clock_warning", 1)) == 1 and kinds.count(("clock_ok", 1)) == 1
+    assert [k for k in kinds if k[0].startswith("clock")] == [("clock_warning", 1), ("clock_ok", 1)]
+    stats = sync.stats
+    assert stats.streams[1].dropped["out_of_phase"] > 0 and sync.policy.excluded_streams == []
+    # without min_cameras the rig waits for the camera instead (no sets while it is off)
+    strict = Synchronizer(["a", "b", "c", "d"], SyncConfig(slop=0.01))
+    frames = frames_of(run(strict, arr)[0])
+    assert frames == list(range(60)) + list(range(210, 300))

@@ -55,6 +55,9 @@ Robustness, all in stream time (the stamps), never wall time:
   present are emitted (None in the silent streams' places) while at least `min_streams` remain.
   A silent stream's next message within the timeout brings it back (`stream_recovered`); its
   messages not newer than the last emitted set are `late` (sets stay in time order).
+- `exclude(stream)` treats a stream that delivers but can never match (its clock is off by more
+  than the slop; the `Synchronizer` finds it by phase) as silent until `include(stream)`; its
+  messages meanwhile are dropped as `out_of_phase`.
 """
 from __future__ import annotations
 
@@ -83,6 +86,7 @@ DROP_REASONS = (
     "queue_overflow",  # the stream's queue exceeded queue_size (oldest dropped)
     "reset",           # queued when a time jump reset the policy
     "pre_reset",       # from the old timeline after another stream's time jump
+    "out_of_phase",    # its stream is left out of the sets (`exclude`: its clock is off)
 )
 EVENT_KINDS = ("time_jump", "stream_silent", "stream_recovered", "stalled", "resumed",
                "clock_warning", "clock_ok")
@@ -199,7 +203,7 @@ def _stamp_ns(value: Any, where: str) -> int:
 class _Stream:
     """Queue and bookkeeping of one input stream (stamps are aligned ns)."""
 
-    __slots__ = ("stamps", "sources", "items", "newest", "last_emitted", "silent",
+    __slots__ = ("stamps", "sources", "items", "newest", "last_emitted", "silent", "excluded",
                  "awaiting_jump", "intervals", "stats", "lower_bound", "reorder", "lateness")
 
     def __init__(self, name: str, lower_bound: int | None, reorder: int | None) -> None:
@@ -215,6 +219,7 @@ class _Stream:
         self.lower_bound = lower_bound  # None: estimated from the stream's own intervals
         self.reorder = reorder          # None: "auto"
         self.lateness = 0               # largest newest - stamp seen on an out-of-order arrival
+        self.excluded = False           # left out of the sets until `include`
 
     def next_stamp_bound(self) -> int:
         """Smallest stamp this stream's next in-order message can carry."""
@@ -402,6 +407,26 @@ class ApproximateTimePolicy:
     def silent_streams(self) -> list[str]:
         return [s.stats.name for s in self._streams if s.silent]
 
+    def exclude(self, stream: int, detail: str) -> None:
+        """Leave stream `stream` out of the sets (its messages are dropped as `out_of_phase`)
+        until `include`: for a camera whose stamps deliver but never match (its clock is off by
+        more than the slop). It counts as silent: with allow_degraded the other streams go on
+        while at least min_streams remain, else the policy stalls."""
+        st = self._streams[stream]
+        if st.excluded:
+            return
+        st.excluded = st.silent = True
+        st.clear("out_of_phase")
+        self._event("stream_silent", stream, self._now or 0, detail)
+
+    def include(self, stream: int) -> None:
+        """Take an excluded stream back; its next message within the timeout recovers it."""
+        self._streams[stream].excluded = False
+
+    @property
+    def excluded_streams(self) -> list[str]:
+        return [s.stats.name for s in self._streams if s.excluded]
+
     def stream_period_ns(self, stream: int) -> int | None:
         """The smallest recent interval between a stream's stamps (None before two)."""
         intervals = self._streams[stream].intervals
@@ -439,6 +464,8 @@ class ApproximateTimePolicy:
 
     def _accept(self, index: int, st: _Stream, stamp: int) -> bool:
         """Decide whether a new message enters its queue; handles time jumps."""
+        if st.excluded:
+            return self._drop(st, "out_of_phase")
         if st.awaiting_jump is not None:
             if stamp < st.awaiting_jump - self._jump:
                 st.awaiting_jump = None  # this stream has jumped to the new timeline too

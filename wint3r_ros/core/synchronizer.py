@@ -15,8 +15,10 @@ enough to reach it within `warn_horizon` seconds, raises a `clock_warning` event
 so its sets keep matching. A camera already beyond the slop is in no set, so nothing is
 fitted; after 2 s without a set its phase against the other cameras' newest stamps (modulo their
 frame period) is reported as `phase_offset_s` (state `no_sets`), and the camera whose phase is
-off gets a `clock_warning` naming the static offset that would bring it back. See `core.clock`
-for cameras at different rates.
+off gets a `clock_warning` naming the static offset that would bring it back. With
+`min_cameras` > 0 such a camera (while most cameras agree) is also left out of the sets, so the
+others go on in degraded sets instead of waiting for it, and taken back once its phase is
+within the slop again. See `core.clock` for cameras at different rates.
 """
 from __future__ import annotations
 
@@ -151,6 +153,7 @@ class Synchronizer:
         self._latest: list[int | None] = [None] * n
         self._in_set: list[int | None] = [None] * n
         self._phase: list[int | None] = [None] * n
+        self._phase_warned = [False] * n
         self._probe_at: int | None = None
         self._first: int | None = None
         self._resets = 0
@@ -238,6 +241,7 @@ class Synchronizer:
             self._refit_at = None
             n = len(self.camera_names)
             self._latest, self._in_set, self._phase = [None] * n, [None] * n, [None] * n
+            self._phase_warned = [False] * n
             self._probe_at = self._first = None
         if not sets:
             return sets
@@ -269,11 +273,12 @@ class Synchronizer:
             mine = self._latest[i]
             since = self._in_set[i] if self._in_set[i] is not None else self._first
             if mine is None or now - since < self.NO_SET_NS:
-                if self._phase[i] is not None:
-                    self._phase[i] = None
+                if self._phase[i] is not None and self._phase_warned[i]:
+                    self._phase_warned[i] = False
                     self._event_counts["clock_ok"] += 1
                     self._events.append(SyncEvent("clock_ok", i, now, (
                         f"camera '{self.camera_names[i]}' is in synchronised sets again")))
+                self._phase[i] = None
                 continue
             diffs = [0]  # against itself: the median is the rig's, as in the sets
             for j in range(n):
@@ -287,7 +292,8 @@ class Synchronizer:
             m = len(diffs)
             phase = diffs[m // 2] if m % 2 else (diffs[m // 2 - 1] + diffs[m // 2]) // 2
             culprit = abs(phase) >= self.config.offset_warn_fraction * ns_from_seconds(self.config.slop)
-            if self._phase[i] is None and culprit:
+            if culprit and not self._phase_warned[i]:
+                self._phase_warned[i] = True
                 self._event_counts["clock_warning"] += 1
                 self._events.append(SyncEvent(
                     "clock_warning", i, now,
@@ -297,6 +303,30 @@ class Synchronizer:
                     f"{-phase / NS_PER_S:+.4f} s to its time offset (time_offsets, or time_offset "
                     "in the rig file); else check its trigger and stamps"))
             self._phase[i] = phase
+        if self.policy.allow_degraded:
+            self._leave_out_of_phase_cameras()
+
+    def _leave_out_of_phase_cameras(self) -> None:
+        """With min_cameras > 0: a camera whose phase is off while most cameras agree is left
+        out of the sets (the others go on, degraded) and taken back once its phase is within
+        half the warning level again."""
+        limit = self.config.offset_warn_fraction * ns_from_seconds(self.config.slop)
+        n = len(self.camera_names)
+        excluded = set(self.policy.excluded_streams)
+        off = []
+        for i, name in enumerate(self.camera_names):
+            phase = self._phase[i]
+            if name in excluded and phase is not None and abs(phase) < 0.5 * limit:
+                self.policy.include(i)
+            elif phase is not None and abs(phase) >= limit:
+                off.append(i)
+        if off and n - len(off) >= max(self.config.min_cameras, n // 2 + 1):
+            for i in off:
+                if self.camera_names[i] not in excluded:
+                    self.policy.exclude(i, (
+                        f"stream '{self.camera_names[i]}' left out of the sets: its stamps are "
+                        f"{self._phase[i] / 1e6:+.1f} ms off the other cameras' (beyond the slop); "
+                        "taken back when its phase returns"))
 
     def _refit(self, now: int) -> None:
         for i in range(len(self.camera_names)):
