@@ -76,7 +76,34 @@ def pair_image_dirs(dirs: Sequence[str | Path]) -> list[tuple[str, list[Path | N
     return [(n, [files.get(n) for files in per_dir]) for n in names]
 
 
+MAX_IMAGE_PIXELS = 50_000_000   # calibration images larger than this are refused unread
+
+
+def _check_image_size(path: Path) -> None:
+    """Refuse an image above MAX_IMAGE_PIXELS from its header, before decoding it (a
+    20000x20000 PNG cost 2.8 GB and 88 s before "no board found")."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+                size = f"{width}x{height}" if width * height > MAX_IMAGE_PIXELS else ""
+    except Image.DecompressionBombError as err:   # far above the limit: PIL refused it too
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        size = f"{int(found.group(1)) / 1e6:.0f}-megapixel" if found else "huge"
+    except Exception:   # not an image PIL knows: cv2 reads it or says it cannot
+        return
+    if size:
+        raise CalibrationError(f"{path}: a {size} image is larger than calibrate reads "
+                               f"({MAX_IMAGE_PIXELS / 1e6:.0f} megapixels); scale it down")
+
+
 def _read_gray(path: Path) -> np.ndarray:
+    _check_image_size(path)
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise CalibrationError(f"{path}: cannot read this image (corrupt or unsupported format)")

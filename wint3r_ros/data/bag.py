@@ -104,6 +104,7 @@ class BagMessage(NamedTuple):
     log_time_ns: int
     stamp_ns: int
     msg: Any
+    size: int = 0     # serialized bytes (what the reorder buffer's byte budget counts)
 
 
 # Errors that mean "this file is not a readable bag", raised by rosbags or the libraries under
@@ -299,7 +300,8 @@ class BagReader:
                     stamp = int(msg.header.stamp.sec) * 1_000_000_000 + \
                         int(msg.header.stamp.nanosec)
                 self.messages_read += 1
-                yield BagMessage(conn.topic, conn.msgtype, int(log_time), int(stamp), msg)
+                yield BagMessage(conn.topic, conn.msgtype, int(log_time), int(stamp), msg,
+                                 len(raw))
         except BagError:
             raise
         except Exception as err:
@@ -335,13 +337,15 @@ class BagReader:
 
     def messages_by_stamp(self, topics: Sequence[str] | None = None, *,
                           max_buffer: int | None = None,
-                          max_delay_s: float = 1.0) -> Iterator[BagMessage]:
+                          max_delay_s: float = 1.0,
+                          max_buffer_bytes: int = 256 << 20) -> Iterator[BagMessage]:
         """Messages in header-stamp order (ties: log order), through a bounded buffer.
 
         A message is released once ``max_buffer`` messages wait behind it (default: 16 per
-        topic) or once the log time has moved ``max_delay_s`` past its stamp. A message that
-        was logged later than that arrives late and is yielded anyway (out of order);
-        ``late_messages`` counts them.
+        topic), once the buffer holds more than ``max_buffer_bytes`` (256 MiB: sixteen 8000x6000
+        images per topic would be GBs), or once the log time has moved ``max_delay_s`` past its
+        stamp. A message that was logged later than that arrives late and is yielded anyway
+        (out of order); ``late_messages`` counts them.
         """
         n_topics = len(topics) if topics is not None else max(1, len(self.topics))
         limit = max_buffer if max_buffer is not None else 16 * n_topics
@@ -353,9 +357,12 @@ class BagReader:
         last = None
         self.late_messages = 0
 
+        held = 0
+
         def pop() -> BagMessage:
-            nonlocal last
+            nonlocal last, held
             item = heapq.heappop(heap)[2]
+            held -= item.size
             if last is not None and item.stamp_ns < last:
                 self.late_messages += 1
             else:
@@ -364,7 +371,9 @@ class BagReader:
 
         for m in self.messages(topics):
             heapq.heappush(heap, (m.stamp_ns, next(counter), m))
-            while heap and (len(heap) > limit or heap[0][0] <= m.log_time_ns - delay):
+            held += m.size
+            while heap and (len(heap) > limit or held > max_buffer_bytes or
+                            heap[0][0] <= m.log_time_ns - delay):
                 yield pop()
         while heap:
             yield pop()

@@ -28,6 +28,9 @@ __all__ = [
     "INPUT_ENCODINGS",
     "check_input_encoding",
     "image_stamp_problem",
+    "large_image_warning",
+    "LARGE_IMAGE_BYTES",
+    "MAX_IMAGE_BYTES",
     "check_image_layout",
     "project_typestore",
     "msg_class",
@@ -101,6 +104,11 @@ IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
 # What a camera may send (the model's input): colour and grey. 16UC1 and 32FC1 are depth, the
 # 8UCn types name no channel order; they are refused as camera input (README, ROBUSTNESS.md).
 INPUT_ENCODINGS = ("mono8", "rgb8", "bgr8", "rgba8", "bgra8", "mono16")
+
+# Images: above LARGE_IMAGE_BYTES the shells warn (large_image_warning); above MAX_IMAGE_BYTES
+# an image is refused (InputError), so every count-bounded buffer is bounded in bytes too.
+LARGE_IMAGE_BYTES = 32 << 20
+MAX_IMAGE_BYTES = 256 << 20
 
 _POINTFIELD_FLOAT32 = 7
 _NS = 1_000_000_000
@@ -208,10 +216,30 @@ def check_image_layout(msg: Any, topic: str = "") -> tuple[np.ndarray, int, int,
     if step < row:
         raise InputError(f"{_where(topic)}: step {step} is smaller than a row of {width} px "
                          f"{enc} ({row} bytes)")
+    if step * height > MAX_IMAGE_BYTES:
+        raise InputError(f"{_where(topic)}: a {width}x{height} {enc} image of "
+                         f"{step * height / 2**20:.0f} MiB is larger than this package takes in "
+                         f"({MAX_IMAGE_BYTES >> 20} MiB); every buffer holds several per camera")
     if buf.size != step * height:
         raise InputError(f"{_where(topic)}: data has {buf.size} bytes, expected step x height = "
                          f"{step} x {height} = {step * height} ({width}x{height} {enc})")
     return buf, height, width, step, row
+
+
+def large_image_warning(msg: Any, topic: str, held_per_camera: int, cameras: int) -> str | None:
+    """A warning when an image is above LARGE_IMAGE_BYTES, with what the buffers may hold.
+
+    Buffers (sync queues, reorder buffers, windows, outboxes) are bounded in images; this
+    turns their bound into bytes for the user: ``held_per_camera`` images of each of
+    ``cameras`` cameras. None for a normal image."""
+    size = int(msg.step) * int(msg.height)
+    if size < LARGE_IMAGE_BYTES:
+        return None
+    total = size * held_per_camera * cameras
+    return (f"{_where(topic)}: {int(msg.width)}x{int(msg.height)} {msg.encoding} images of "
+            f"{size / 2**20:.0f} MiB: the buffers may hold {held_per_camera} per camera, about "
+            f"{total / 2**30:.1f} GiB for {cameras} camera(s); the model reads them scaled down, "
+            f"so a smaller driver resolution costs nothing in accuracy")
 
 
 def array_from_image(msg: Any, topic: str = "") -> np.ndarray:

@@ -37,6 +37,8 @@ __all__ = [
 
 ROOM_FACES = 6        # object ids 0..5 are the room faces (-x, +x, -y, +y, floor, ceiling)
 _EPS = 1e-6           # minimum ray parameter (avoids self-hits at the origin)
+RAY_CHUNK = 1 << 15   # rays cast at once by render_views (bounds its working memory)
+MAX_IMAGE_PIXELS = 4096 * 4096   # a synthetic view larger than this is refused
 _NOISE_OCTAVES = 3
 
 
@@ -80,7 +82,7 @@ class RigConfig:
     base_frame: str = "base_link"
 
     def __post_init__(self) -> None:
-        from wint3r_ros.errors import ConfigError
+        from wint3r_ros.errors import ConfigError, brief
 
         if isinstance(self.num_cameras, bool) or not isinstance(self.num_cameras, int) \
                 or self.num_cameras < 1:
@@ -89,7 +91,10 @@ class RigConfig:
         for fld in ("width", "height"):
             v = getattr(self, fld)
             if isinstance(v, bool) or not isinstance(v, int) or v < 2:
-                raise ConfigError(f"RigConfig.{fld} must be an integer >= 2, got {v!r}")
+                raise ConfigError(f"RigConfig.{fld} must be an integer >= 2, got {brief(v)}")
+        if self.width * self.height > MAX_IMAGE_PIXELS:
+            raise ConfigError(f"RigConfig: {self.width}x{self.height} images are larger than the "
+                              f"synthetic renderer makes ({MAX_IMAGE_PIXELS} pixels, 4096x4096)")
         if not 1.0 <= self.fov_deg <= 170.0:
             raise ConfigError(f"RigConfig.fov_deg must be in [1, 170], got {self.fov_deg!r}")
         for fld in ("rate_hz", "speed", "radius"):
@@ -398,26 +403,31 @@ class Scene:
 
     def render_views(self, Ks: list[np.ndarray], width: int, height: int,
                      T_world_cams: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Render V views of the same size in one batch: images [V, H, W, 3] uint8 RGB,
-        z-depth [V, H, W] float32 (metres along each optical axis)."""
-        u, v = np.meshgrid(np.arange(width, dtype=np.float64),
-                           np.arange(height, dtype=np.float64))
-        pix = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], 0)         # (3, HW)
-        origins, dirs = [], []
-        for K, T in zip(Ks, T_world_cams):
-            rays_cam = np.linalg.solve(np.asarray(K, np.float64), pix)     # z = 1
-            dirs.append((np.asarray(T)[:3, :3] @ rays_cam).T)              # (HW, 3)
-            origins.append(np.broadcast_to(np.asarray(T)[:3, 3], (u.size, 3)))
-        o = np.concatenate(origins)
-        d = np.concatenate(dirs)
-        # With camera-frame directions of unit z, the ray parameter t is the z-depth.
-        t, obj, normal = self.intersect(o, d)
-        points = o + t[:, None] * d
-        rgb = self.shade(points, obj, normal)
+        """Render V views of the same size: images [V, H, W, 3] uint8 RGB, z-depth [V, H, W]
+        float32 (metres along each optical axis).
+
+        Rays are cast ``RAY_CHUNK`` at a time, so the working memory (a few hundred bytes per
+        ray and object) stays bounded whatever the image size: only the outputs grow with it
+        (a 1920x1080 view took 2.5 GB when every ray was cast at once)."""
         views = len(Ks)
-        images = np.round(rgb * 255.0).astype(np.uint8).reshape(views, height, width, 3)
-        depths = t.astype(np.float32).reshape(views, height, width)
-        return images, depths
+        images = np.empty((views, height * width, 3), np.uint8)
+        depths = np.empty((views, height * width), np.float32)
+        for view, (K, T) in enumerate(zip(Ks, T_world_cams)):
+            K = np.asarray(K, np.float64)
+            R, origin = np.asarray(T, np.float64)[:3, :3], np.asarray(T, np.float64)[:3, 3]
+            for start in range(0, height * width, RAY_CHUNK):
+                idx = np.arange(start, min(start + RAY_CHUNK, height * width))
+                pix = np.stack([idx % width, idx // width, np.ones(len(idx))], 0).astype(
+                    np.float64)                                             # (3, R)
+                rays_cam = np.linalg.solve(K, pix)                          # z = 1
+                d = (R @ rays_cam).T                                        # (R, 3)
+                o = np.broadcast_to(origin, d.shape)
+                # With camera-frame directions of unit z, the ray parameter t is the z-depth.
+                t, obj, normal = self.intersect(o, d)
+                rgb = self.shade(o + t[:, None] * d, obj, normal)
+                images[view, idx] = np.round(rgb * 255.0).astype(np.uint8)
+                depths[view, idx] = t
+        return images.reshape(views, height, width, 3), depths.reshape(views, height, width)
 
 
 def _draw_room(rng: np.random.Generator, config: SceneConfig) -> np.ndarray:

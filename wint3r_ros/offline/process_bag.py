@@ -326,6 +326,7 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
     from wint3r_ros.data.messages import (
         array_from_image,
         image_stamp_problem,
+        large_image_warning,
         rgb_from_image,
         transforms_from_tf_message,
     )
@@ -398,6 +399,7 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
                 f"({writer.replaced})")
         wctx = _Writer(writer, rig, cfg, base_frame)
         first_stamp: list[int] = []
+        warned_size: set[int] = set()
 
         def drops() -> dict[str, int]:
             sync = policy.stats
@@ -529,6 +531,12 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
                             log(f"process-bag: topic {msg.topic}: {stamp_problem[1]}; image "
                                 f"skipped")
                         continue
+                    if cam not in warned_size:
+                        warned_size.add(cam)
+                        note = large_image_warning(msg.msg, msg.topic, 16 + cfg.queue_size +
+                                                   cfg.window_length, len(names))
+                        if note:
+                            log(f"process-bag: warning: {note}")
                     t0 = time.perf_counter()
                     try:
                         rgb = np.array(rgb_from_image(msg.msg, msg.topic))  # own, writable

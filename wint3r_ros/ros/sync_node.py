@@ -31,6 +31,7 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 
 from wint3r_ros.core.window import WindowConfig
+from wint3r_ros.data.messages import large_image_warning
 from wint3r_ros.errors import CalibrationError, ConfigError, InputError
 from wint3r_ros.ros import convert, diagnostics, qos
 from wint3r_ros.ros.batch import TRANSPORTS, build_window_batch
@@ -129,6 +130,7 @@ class SyncNode(Node):
         self._lock = threading.Lock()           # the front end, the outbox and the counters
         self._outbox_ready = threading.Condition(self._lock)
         self._outbox: deque = deque()           # complete windows for the publisher thread
+        self._size_checked: set[int] = set()    # cameras whose image size was looked at
         self._outbox_dropped = 0
         self._stop = threading.Event()
         self._jpeg_cache: dict = {}             # overlapping windows encode each image once
@@ -266,6 +268,12 @@ class SyncNode(Node):
             self._ratelog((cam, reason), f"{err}; image dropped ({reason} #{count} on camera "
                                          f"'{self.camera_names[cam]}')")
             return
+        if cam not in self._size_checked:   # the first image of this camera: warn once
+            self._size_checked.add(cam)
+            note = large_image_warning(msg, topic, self.p["queue_size"] + self.p["window_length"]
+                                       * (1 + _OUTBOX_SIZE), len(self.camera_names))
+            if note:
+                self.get_logger().warning(note)
         stamp_ns = convert.ns_from_stamp(msg.header.stamp)
         if stamp_ns == 0:
             with self._lock:
