@@ -27,8 +27,11 @@ def ground_truth_depth_topic(camera: str) -> str:
 
 
 def bag_sequence(bag: str | Path, rig_path: str | Path, frames: int | None = None,
-                 slop: float = 0.02) -> Sequence:
-    """Read up to `frames` synchronised sets of the rig's cameras (all when None)."""
+                 slop: float = 0.02, gt_topic: str | None = None, gt_frame: str | None = None,
+                 gt_max_gap_ns: int = 100_000_000) -> Sequence:
+    """Read up to `frames` synchronised sets of the rig's cameras (all when None). With
+    `gt_topic`, camera poses come from that TF / Odometry / PoseStamped topic instead
+    (train/ground_truth.py), interpolated at the sets' stamps."""
     from wint3r_ros.data.bag import BagReader
     from wint3r_ros.data.messages import array_from_image, rgb_from_image, transforms_from_tf_message
 
@@ -82,7 +85,12 @@ def bag_sequence(bag: str | Path, rig_path: str | Path, frames: int | None = Non
                 if d is not None and d.shape == images.shape[2:4]:
                     gt_depth[t, c] = d
     poses = None
-    if has_tf and all(min(item[0] for item in s) in base for s in sets):
+    if gt_topic is not None:
+        from wint3r_ros.train.ground_truth import camera_poses_from_bag
+
+        poses = camera_poses_from_bag(bag, rig, gt_topic, gt_frame,
+                                      [min(item[0] for item in s) for s in sets], gt_max_gap_ns)
+    elif has_tf and all(min(item[0] for item in s) in base for s in sets):
         poses = np.stack([[base[min(item[0] for item in s)] @ rig.camera(n).T_base_camera
                            for n in names] for s in sets])
     return Sequence(f"bag:{Path(bag).name}", images, gt_depth, poses, stamps, names,

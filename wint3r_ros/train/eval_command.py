@@ -32,6 +32,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bag", type=Path, default=None,
                         help="evaluate a rosbag2 recording instead (needs --rig)")
     parser.add_argument("--rig", type=Path, default=None, help="rig YAML of --bag")
+    parser.add_argument("--gt-topic", default=None,
+                        help="--bag: ground truth from this TF, Odometry or PoseStamped topic "
+                             "(default: make-bag's /ground_truth/tf)")
+    parser.add_argument("--gt-frame", default=None,
+                        help="--bag: the frame whose pose --gt-topic gives: the rig's base frame, "
+                             "a camera frame, or one tied to the base by /tf_static (Odometry: "
+                             "default its child frame)")
+    parser.add_argument("--gt-max-gap", type=float, default=0.1,
+                        help="--bag: interpolate ground truth between samples at most this many "
+                             "seconds apart (default 0.1)")
     parser.add_argument("--frames", type=int, default=None,
                         help=f"synchronised sets per sequence (default {PROTOCOL['frames']}; "
                              "a bag: all; a dataset: its protocol's)")
@@ -107,8 +117,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--bag needs --rig (the rig YAML, e.g. BAG.rig.yaml from make-bag)")
         from wint3r_ros.train.bag_source import bag_sequence
 
-        sequences = [bag_sequence(args.bag, args.rig, args.frames)]
-        protocol.update(data=f"bag:{args.bag}", rig=str(args.rig))
+        sequences = [bag_sequence(args.bag, args.rig, args.frames, gt_topic=args.gt_topic,
+                                  gt_frame=args.gt_frame, gt_max_gap_ns=round(args.gt_max_gap * 1e9))]
+        protocol.update(data=f"bag:{args.bag}", rig=str(args.rig), gt_topic=args.gt_topic,
+                        gt_frame=args.gt_frame)
     elif args.data.partition(":")[0] in DATASETS:
         from wint3r_ros.train.dataset_source import dataset_sequences, protocol_for
 
