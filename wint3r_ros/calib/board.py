@@ -36,7 +36,8 @@ class Board:
     With ``charuco`` (an OpenCV ArUco dictionary name such as ``DICT_5X5_100``) it is a ChArUco
     board of ``(cols + 1) x (rows + 1)`` squares whose white squares hold ArUco markers of
     ``marker`` metres, as ``cv2.aruco.CharucoBoard`` draws it: every corner has an id, so the
-    order never depends on the view, and the board may be square.
+    order never depends on the view, the board may be square, and a view may show only part of
+    it (the corners it missed are NaN rows).
     """
 
     cols: int
@@ -197,9 +198,14 @@ AMBIGUOUS_ORDER = "ambiguous corner order"
 PARTIAL_BOARD = "partial ChArUco board"
 
 
+#: Fewest ChArUco corners a view must have, spread over at least two rows and two columns.
+MIN_CHARUCO_CORNERS = 8
+
+
 def _find_charuco(gray: np.ndarray, board: Board) -> tuple[np.ndarray | None, str | None]:
-    """ChArUco corners [M, 2] sorted by id (= our corner order), or why not. Only whole boards
-    are kept: every view then has the same M corners, like a checkerboard view."""
+    """ChArUco corners [M, 2] in id order (= our corner order) with NaN rows for the corners
+    not found, or why not: views with fewer than `MIN_CHARUCO_CORNERS`, or all on one line of
+    the board, cannot constrain a pose and are dropped."""
     params = cv2.aruco.CharucoParameters()
     params.tryRefineMarkers = True   # look again for markers the board layout says are there
     detector = cv2.aruco.CharucoDetector(board.charuco_board(), params,
@@ -208,10 +214,15 @@ def _find_charuco(gray: np.ndarray, board: Board) -> tuple[np.ndarray | None, st
     if ids is None or corners is None or len(ids) == 0:
         return None, NO_BOARD
     ids = np.asarray(ids).ravel()
-    if len(ids) < board.size or len(set(ids.tolist())) != board.size:
+    keep = (ids >= 0) & (ids < board.size)
+    ids, uv = ids[keep], np.asarray(corners, dtype=np.float64).reshape(-1, 2)[keep]
+    cols, rows = ids % board.cols, ids // board.cols
+    if len(set(ids.tolist())) < MIN_CHARUCO_CORNERS or len(set(cols.tolist())) < 2 \
+            or len(set(rows.tolist())) < 2:
         return None, f"{PARTIAL_BOARD} ({len(set(ids.tolist()))} of {board.size} corners)"
-    uv = np.asarray(corners, dtype=np.float64).reshape(-1, 2)
-    return uv[np.argsort(ids)].copy(), None
+    out = np.full((board.size, 2), np.nan)
+    out[ids] = uv
+    return out, None
 
 
 def find_corners(gray: np.ndarray, board: Board, *,

@@ -47,8 +47,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--charuco", metavar="DICT",
                         help="the board is a ChArUco board (cv2.aruco.CharucoBoard) with markers "
                              "from this OpenCV dictionary, e.g. DICT_5X5_100; --board still "
-                             "counts inner corners (squares - 1). Only views of the whole board "
-                             "are used")
+                             "counts inner corners (squares - 1). Views of part of the board "
+                             "count (8 corners or more)")
     parser.add_argument("--marker", type=float, metavar="METRES",
                         help="ChArUco: side of one printed marker in metres")
     parser.add_argument("--out", metavar="RIG_YAML", help="rig YAML to write (calibration)")

@@ -15,14 +15,21 @@ from wint3r_ros.calib.board import NO_BOARD, Board, find_corners
 from wint3r_ros.calib.sources import Frame
 from wint3r_ros.errors import CalibrationError
 
-__all__ = ["Detections", "detect_frames"]
+__all__ = ["Detections", "detect_frames", "found"]
+
+
+def found(corners: np.ndarray) -> np.ndarray:
+    """Mask [M] of the corners found in a view: a partial ChArUco view has NaN rows for the
+    corners it did not see (a checkerboard view has them all)."""
+    return np.isfinite(corners[:, 0])
 
 
 @dataclass
 class Detections:
     """Corners per set and camera. F sets, N cameras, M = board.size corners.
 
-    ``corners[f][c]`` is [M, 2] float64 pixels or None (no image, or no board in it);
+    ``corners[f][c]`` is [M, 2] float64 pixels or None (no image, or no board in it); a partial
+    ChArUco view has NaN rows for the corners it missed (`found`);
     ``sources[f][c]`` names the image; ``image_sizes[c]`` is (width, height).
     ``no_board`` lists (camera, image) where no board was found and ``dropped`` (camera, image,
     reason) where one was found but not kept (an ambiguous corner order); both are None in

@@ -32,7 +32,7 @@ from wint3r_ros.calib.consistency import (
     pair_consensus,
     rotation_deg,
 )
-from wint3r_ros.calib.detect import Detections
+from wint3r_ros.calib.detect import Detections, found
 from wint3r_ros.calib.frames import base_from_cam0, rebase
 from wint3r_ros.core.rig import Camera, Rig
 from wint3r_ros.errors import CalibrationError
@@ -79,7 +79,10 @@ def project(cam: Camera, rvec: np.ndarray, tvec: np.ndarray,
 
 
 def board_pose_pnp(cam: Camera, corners: np.ndarray, obj: np.ndarray) -> np.ndarray:
-    """Initial T_cam_board [4, 4] from one camera's corners [M, 2] (cv2.solvePnP)."""
+    """Initial T_cam_board [4, 4] from one camera's corners [M, 2] (cv2.solvePnP; NaN rows,
+    corners a partial view missed, are skipped)."""
+    m = found(corners)
+    corners, obj = np.ascontiguousarray(corners[m]), np.ascontiguousarray(obj[m])
     if cam.distortion_model == "equidistant":
         norm = cv2.fisheye.undistortPoints(corners.reshape(-1, 1, 2), cam.K,
                                            cam.distortion_coefficients)
@@ -109,18 +112,20 @@ def refine_poses(cameras: Sequence[Camera], obj: np.ndarray,
     n = n_ext + 6 * len(boards)
     ext = [rt_from_T(T) for T in T_cam_base]
     brd = {f: rt_from_T(T_base_board[f]) for f in boards}
+    # Only the corners each view found (partial ChArUco views): (f, c, uv [K, 2], obj [K, 3]).
+    observations = [(f, c, uv[found(uv)], obj[found(uv)]) for f, c, uv in observations]
     n_res = sum(2 * len(o[2]) for o in observations)
 
     def residuals(ext: list[np.ndarray], brd: dict[int, np.ndarray], with_jac: bool):
         cost = 0.0
         H = np.zeros((n, n)) if with_jac else None
         g = np.zeros(n) if with_jac else None
-        for f, c, uv_obs in observations:
+        for f, c, uv_obs, obj_seen in observations:
             rb, tb = brd[f][:3].reshape(3, 1), brd[f][3:].reshape(3, 1)
             re_, te = ext[c][:3].reshape(3, 1), ext[c][3:].reshape(3, 1)
             r3, t3, dr3dr1, dr3dt1, dr3dr2, dr3dt2, dt3dr1, dt3dt1, dt3dr2, dt3dt2 = \
                 cv2.composeRT(rb, tb, re_, te)
-            uv, Jp = project(cameras[c], r3, t3, obj)
+            uv, Jp = project(cameras[c], r3, t3, obj_seen)
             r = (uv - uv_obs).reshape(-1)
             cost += float(r @ r)
             if not with_jac:
@@ -229,14 +234,18 @@ def fit_intrinsics(obj: np.ndarray, corners: Sequence[np.ndarray], size: tuple[i
     flags = cv2.CALIB_FIX_K3 if k_coefficients == 2 else 0
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 200, 1e-12)
     obj32 = obj.astype(np.float32)
-    out = cv2.calibrateCameraExtended([obj32] * len(corners),
-                                      [c.astype(np.float32) for c in corners],
+    out = cv2.calibrateCameraExtended([obj32[found(c)] for c in corners],
+                                      [c[found(c)].astype(np.float32) for c in corners],
                                       size, None, None, flags=flags, criteria=criteria)
     rms, K, D, per_view = out[0], out[1], out[2], out[7]
     D = np.asarray(D, dtype=np.float64).ravel()[:5]
     D = np.pad(D, (0, 5 - D.size))
     return (np.asarray(K, dtype=np.float64), D, float(rms),
             np.asarray(per_view, dtype=np.float64).ravel())
+
+
+#: Fewest corners a view of one camera, or two cameras' common corners, must have to be used.
+MIN_CORNERS = 6
 
 
 def _outliers(errors: np.ndarray, options: FitOptions) -> np.ndarray:
@@ -316,10 +325,16 @@ def _pair_start(cams: list[Camera], det: Detections, p: int, c: int, frames: Seq
             f"was detected the same way round in both")
     uv_c = {f: half_turn(det.corners[f][c]) if cons.order[f] == HALF_TURNED
             else det.corners[f][c] for f in agree}
+    # stereoCalibrate wants the same corners in both views: those both found.
+    both = {f: found(det.corners[f][p]) & found(uv_c[f]) for f in agree}
+    stereo = [f for f in agree if both[f].sum() >= MIN_CORNERS]
+    if len(stereo) < options.min_common_views:
+        return cons.T_b_a, float("nan"), cons.order
     obj32 = obj.astype(np.float32)
     out = cv2.stereoCalibrate(
-        [obj32] * len(agree), [det.corners[f][p].astype(np.float32) for f in agree],
-        [uv_c[f].astype(np.float32) for f in agree], cams[p].K.copy(),
+        [obj32[both[f]] for f in stereo],
+        [det.corners[f][p][both[f]].astype(np.float32) for f in stereo],
+        [uv_c[f][both[f]].astype(np.float32) for f in stereo], cams[p].K.copy(),
         cams[p].opencv_distortion(), cams[c].K.copy(), cams[c].opencv_distortion(),
         det.image_sizes[c], flags=cv2.CALIB_FIX_INTRINSIC,
         criteria=(cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-10))
@@ -338,8 +353,9 @@ def _observation_rms(cams: Sequence[Camera], obj: np.ndarray,
     out = []
     for f, c, uv in observations:
         T = T_cam_base[c] @ T_base_board[f]
-        pred, _ = project(cams[c], rt_from_T(T)[:3], T[:3, 3], obj)
-        out.append(float(np.sqrt(((pred - uv) ** 2).sum(axis=1).mean())))
+        m = found(uv)
+        pred, _ = project(cams[c], rt_from_T(T)[:3], T[:3, 3], obj[m])
+        out.append(float(np.sqrt(((pred - uv[m]) ** 2).sum(axis=1).mean())))
     return np.array(out)
 
 

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from wint3r_ros.calib.board import Board
-from wint3r_ros.calib.detect import Detections
+from wint3r_ros.calib.detect import Detections, found
 from wint3r_ros.calib.fit import board_pose_pnp, project, refine_poses
 from wint3r_ros.core.rig import Rig
 from wint3r_ros.errors import CalibrationError
@@ -99,8 +99,9 @@ def _errors(rig: Rig, obj: np.ndarray, obs: dict[int, np.ndarray],
     for c, uv in obs.items():
         Tc = T_cam_base[c] @ T
         r = cv2.Rodrigues(Tc[:3, :3])[0]
-        pred, _ = project(cams[c], r, Tc[:3, 3], obj)
-        out[c] = np.linalg.norm(pred - uv, axis=1)
+        m = found(uv)
+        pred, _ = project(cams[c], r, Tc[:3, 3], obj[m])
+        out[c] = np.linalg.norm(pred - uv[m], axis=1)
     return out
 
 
@@ -128,7 +129,7 @@ def evaluate(rig: Rig, det: Detections, board: Board, sets: Sequence[int],
             mono = _errors(rig, obj, {c: uv}, ident)[c]
             ev.mono[names[c]].add(mono)
             row = {"split": split, "set": det.keys[f], "camera": names[c],
-                   "image": det.source(f, c), "corners": int(len(uv)),
+                   "image": det.source(f, c), "corners": int(found(uv).sum()),
                    "mono_rms_px": float(np.sqrt((mono ** 2).mean())),
                    "mono_max_px": float(mono.max()), "rig_rms_px": None}
             if c in rig_err:
@@ -154,7 +155,7 @@ def coverage(det: Detections, camera: int, sets: Sequence[int]) -> dict[str, flo
         uv = det.corners[f][camera]
         if uv is None:
             continue
-        hull = cv2.convexHull(uv.astype(np.float32))
+        hull = cv2.convexHull(uv[found(uv)].astype(np.float32))
         areas.append(float(cv2.contourArea(hull)) / (w * h))
         cv2.fillConvexPoly(mask, np.round(hull.reshape(-1, 2) * scale).astype(np.int32), 1)
     return {"coverage": float(mask.mean()),
