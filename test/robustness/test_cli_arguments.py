@@ -39,6 +39,8 @@ CASES = [
      "refused"),
     (lambda t: ["train", "--config", _bad_yaml(t), "--out", str(t / "run")], "'steps'"),
     (lambda t: ["make-bag", str(t / "bag"), "--cameras", "0"], "num_cameras"),
+    (lambda t: ["process-bag", str(t / "in"), str(t / "out"), "--threads", "-1"],
+     "--threads / torch_threads must be >= 0"),
 ]
 
 

@@ -91,6 +91,9 @@ class ProcessConfig:
                               f">= 1, max_sets={self.max_sets} >= 0")
         if self.world_frame == self.base_frame:
             raise ConfigError(f"world_frame and base_frame are both {self.world_frame!r}")
+        if self.torch_threads < 0:
+            raise ConfigError(f"--threads / torch_threads must be >= 0 (0: torch's default), "
+                              f"got {self.torch_threads}")
 
 
 def load_params_file(path: str | Path) -> dict[str, Any]:
