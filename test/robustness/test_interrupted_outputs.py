@@ -200,3 +200,15 @@ def test_record_killed_at_a_random_moment_is_recoverable(rclpy_context, tmp_path
     with pytest.raises(BagError, match="is incomplete .*recover"):
         main_error = BagWriter(out)   # a rerun of record does not overwrite the recording
         main_error.close()
+
+
+def test_make_bag_rerun_replaces_its_interrupted_output_but_not_a_complete_bag(tmp_path, capsys):
+    out = tmp_path / "synthetic"
+    w = BagWriter(out)
+    w.write("/a", m.header(T0, "f"), T0)
+    w.close(complete=False, reason="interrupted")
+    assert main(["make-bag", str(out), "--frames", "2", "--width", "32", "--height", "24"]) == 0
+    with BagReader(out) as r:
+        assert r.incomplete is None and "/a" not in r.topics
+    assert main(["make-bag", str(out), "--frames", "2"]) == 1
+    assert "already exists" in capsys.readouterr().err

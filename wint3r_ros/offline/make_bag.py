@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from wint3r_ros.core.rig import Rig
-from wint3r_ros.data.bag import STORAGE_FORMATS, BagWriter, sigterm_as_interrupt
+from wint3r_ros.data.bag import STORAGE_FORMATS, BagWriter, incomplete_reason, sigterm_as_interrupt
 from wint3r_ros.data.messages import camera_info_from_camera, image_from_array, tf_message, transform_stamped
 from wint3r_ros.data.rig_files import rig_to_dict, save_rig
 from wint3r_ros.data.synthetic import RigConfig, SceneConfig, SyntheticRig
@@ -96,7 +96,7 @@ def make_bag(out: str | Path, config: MakeBagConfig = MakeBagConfig()) -> MakeBa
     If rendering or writing is interrupted, the bag is closed with the frames written so far.
     """
     out = Path(out)
-    if out.exists():
+    if out.exists() and incomplete_reason(out) is None:
         raise BagError(f"output bag {out} already exists; choose a new path or remove it")
     synth = SyntheticRig(SceneConfig(seed=config.scene), config.rig_config())
     rig = synth.rig
@@ -105,8 +105,9 @@ def make_bag(out: str | Path, config: MakeBagConfig = MakeBagConfig()) -> MakeBa
                             "scene": asdict(synth.scene_config),
                             "rig": asdict(synth.rig_config)})
     rig_path = rig_path_for(out)
-    writer = BagWriter(out, config.storage, custom_data={RIG_CUSTOM_DATA_KEY: rig_text,
-                                                         SYNTHETIC_CUSTOM_DATA_KEY: described})
+    writer = BagWriter(out, config.storage, replace_incomplete=True,   # a rerun replaces it
+                       custom_data={RIG_CUSTOM_DATA_KEY: rig_text,
+                                    SYNTHETIC_CUSTOM_DATA_KEY: described})
     save_rig(rig, rig_path, comment=f"synthetic rig of {out.name} (wint3r-ros make-bag, scene "
                                     f"{config.scene})")
     with sigterm_as_interrupt(), writer:
