@@ -20,9 +20,10 @@ def _sequence():
     return next(synthetic_sequences([2003], 6, data))
 
 
-def _results(seq, pose_of, depth_of):
+def _results(seq, pose_of, depth_of, metric_of=lambda t, c: False):
     t_count, n = seq.images.shape[:2]
-    return {(t, c): SimpleNamespace(world_from_cam=pose_of(t, c), depth=depth_of(t, c))
+    return {(t, c): SimpleNamespace(world_from_cam=pose_of(t, c), depth=depth_of(t, c),
+                                    metric=metric_of(t, c))
             for t in range(t_count) for c in range(n)}
 
 
@@ -58,6 +59,7 @@ def test_a_similar_copy_of_the_truth_scores_zero_error():
     assert summary["targets"] == {"abs_rel_at_most_half_baseline": True,
                                   "ate_at_most_half_static": True}
     # a metric engine is also scored without median scaling: depth 3x the truth is 200 % off
+    results = _results(seq, pose, lambda t, c: 3.0 * seq.depth[t, c], lambda t, c: True)
     metric = score_sequence(seq, results, metric=True)
     assert metric["model_depth_metric"]["abs_rel"] == pytest.approx(2.0, rel=1e-6)
     assert metric["model_depth_metric"]["delta1"] == 0.0
@@ -129,3 +131,36 @@ def test_eval_command_needs_a_rig_with_a_bag(random_checkpoint, tmp_path, capsys
     code = cli.main(["eval", "--checkpoint", str(random_checkpoint), "--bag", str(tmp_path)])
     assert code == 1
     assert "--rig" in capsys.readouterr().err
+
+
+def test_metric_scale_results_are_reported_apart_from_the_median_scaled_ones():
+    seq = _sequence()
+    assert seq.rig is not None  # 2 calibrated cameras
+
+    def metric_of(t, c):  # the rig scale is accepted from set 2 on
+        return t >= 2
+
+    def depth_of(t, c):  # metric frames 4 % too deep, relative ones in arbitrary units
+        return seq.depth[t, c] * (1.04 if t >= 2 else 7.0)
+
+    def pose_of(t, c):
+        T = seq.world_from_cam[t, c].copy()
+        T[:3, 3] += [0.3, -0.2, 0.1]  # metres, shifted: SE(3) alignment removes it
+        if t < 2:
+            T[:3, 3] *= 7.0
+        return T
+
+    scores = score_sequence(seq, _results(seq, pose_of, depth_of, metric_of), metric=True)
+    assert scores["scale"]["metric_sets"] == [False, False, True, True, True, True]
+    assert scores["scale"]["scale_errors"] == pytest.approx([0.04] * 8, rel=1e-4)
+    assert scores["model_pose"]["ate_se3_metric"] == pytest.approx(0.0, abs=1e-9)
+    scale = summarise([scores], 12, 1.0, window_steps=(2, 1))["metric_scale"]
+    assert scale["accepted_share"] == pytest.approx(4 / 6)
+    assert scale["accepted_share_after_2_windows"] == 1.0  # sets 3.. (two windows of 2, stride 1)
+    assert scale["scale_error_median"] == pytest.approx(0.04, rel=1e-4)
+    assert scale["abs_rel_metric"] == pytest.approx(0.04, rel=1e-3)
+    assert scale["ate_se3_metric"] == pytest.approx(0.0, abs=1e-9)
+    # a 1-camera sequence has no metric-scale section at all
+    mono = dict(scores)
+    mono.pop("scale")
+    assert "metric_scale" not in summarise([mono], 12, 1.0)

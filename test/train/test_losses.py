@@ -195,3 +195,72 @@ def test_log_depth_loss_is_free_of_per_frame_scale_and_known_for_a_known_error()
     pred[:, :, : W // 3] *= 1.1
     expected = math.log(1.1) * (W // 3) / W
     assert losses.log_depth_loss(pred, gt).item() == pytest.approx(expected, rel=1e-9)
+
+
+def _rig_pair_poses() -> tuple[torch.Tensor, torch.Tensor]:
+    """Encodings [P, 7] of camera pairs (a, b) of one set: a somewhere, b 0.3 to its right."""
+    from wint3r_ros.model.pose import mat_to_quat
+
+    def enc(rot: torch.Tensor, t: list[float]) -> torch.Tensor:
+        return torch.cat((torch.tensor(t, dtype=torch.float64), mat_to_quat(rot)))
+
+    ra = _rot_y(0.3)
+    a = torch.stack([enc(ra, [1.0, 0.2, -0.5]), enc(torch.eye(4, dtype=torch.float64)[:3, :3],
+                                                     [0.0, 0.0, 0.0])])
+    rb = ra @ _rot_y(0.8)
+    centre_b = torch.tensor([1.0, 0.2, -0.5], dtype=torch.float64) + ra @ torch.tensor(
+        [0.3, 0.0, 0.0], dtype=torch.float64)
+    b = torch.stack([enc(rb, centre_b.tolist()), enc(_rot_y(-0.5), [0.3, 0.0, 0.1])])
+    return a, b
+
+
+def _rot_y(angle: float) -> torch.Tensor:
+    c, s = math.cos(angle), math.sin(angle)
+    return torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=torch.float64)
+
+
+def test_rig_pose_loss_is_zero_at_the_truth_up_to_a_global_scale():
+    a, b = _rig_pair_poses()
+    one = torch.tensor(1.0, dtype=torch.float64)
+    loss, parts = losses.rig_pose_loss(a[None], b[None], a, b, one, one)
+    assert float(loss) == pytest.approx(0.0, abs=1e-6)
+    # the prediction in other units (x 2.5 everywhere, s_pred too) is just as right
+    scaled_a, scaled_b = a.clone(), b.clone()
+    scaled_a[:, :3] *= 2.5
+    scaled_b[:, :3] *= 2.5
+    loss, _ = losses.rig_pose_loss(scaled_a[None], scaled_b[None], a, b, 2.5 * one, one)
+    assert float(loss) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_rig_pose_loss_grows_with_a_known_perturbation():
+    from wint3r_ros.model.pose import mat_to_quat, quat_to_mat
+
+    a, b = _rig_pair_poses()
+    one = torch.tensor(1.0, dtype=torch.float64)
+    # b turned by theta about its own y axis: rotation term sin(theta / 2), nothing else
+    rows = []
+    for theta in (0.05, 0.2, 0.6):
+        bad = b.clone()
+        bad[:, 3:7] = mat_to_quat(quat_to_mat(b[:, 3:7]) @ _rot_y(theta))
+        _, parts = losses.rig_pose_loss(a[None], bad[None], a, b, one, one)
+        assert float(parts["rot"]) == pytest.approx(math.sin(theta / 2), rel=1e-6)
+        assert float(parts["dir"]) == pytest.approx(0.0, abs=1e-6)
+        rows.append(float(parts["rot"]))
+    assert rows == sorted(rows)
+    # the baseline 1.5x too long: log(1.5); too short by the same factor: the same
+    for factor in (1.5, 1 / 1.5):
+        bad = b.clone()
+        bad[:, :3] = a[:, :3] + factor * (b[:, :3] - a[:, :3])
+        _, parts = losses.rig_pose_loss(a[None], bad[None], a, b, one, one)
+        assert float(parts["baseline"]) == pytest.approx(math.log(1.5), rel=1e-6)
+        assert float(parts["dir"]) == pytest.approx(0.0, abs=1e-6)
+    # the direction turned by phi about a's y axis: |d - d*| = 2 sin(phi / 2)
+    phi = 0.4
+    bad = b.clone()
+    ra = quat_to_mat(a[:, 3:7])
+    offset = b[:, :3] - a[:, :3]
+    local = (ra.transpose(-1, -2) @ offset[..., None]).squeeze(-1)
+    bad[:, :3] = a[:, :3] + (ra @ (_rot_y(phi) @ local[..., None])).squeeze(-1)
+    loss, parts = losses.rig_pose_loss(a[None], bad[None], a, b, one, one)
+    assert float(parts["dir"]) == pytest.approx(2 * math.sin(phi / 2), rel=1e-6)
+    assert float(loss) == pytest.approx(2 * math.sin(phi / 2), rel=1e-6)

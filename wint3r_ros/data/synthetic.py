@@ -32,6 +32,7 @@ __all__ = [
     "SyntheticRig",
     "build_scene",
     "build_rig",
+    "RigFamily",
     "ROOM_FACES",
 ]
 
@@ -66,6 +67,11 @@ class RigConfig:
     (3 cameras: forward, left, right), each pitched down by ``pitch_deg``. ``fov_deg`` is the
     horizontal field of view. The rig moves at ``speed`` m/s; frames are ``1 / rate_hz`` apart,
     starting at ``start_ns`` (source time, nanoseconds).
+
+    ``mounts`` places the cameras freely instead (one ``(x, y, z, yaw_deg)`` per camera in the
+    base frame, metres and degrees, yaw positive to the left; `RigFamily` draws them); then
+    ``num_cameras`` must equal their number and ``radius`` bounds their distance from the base
+    origin (the path keeps that much extra clearance).
     """
 
     num_cameras: int = 3
@@ -80,9 +86,17 @@ class RigConfig:
     start_ns: int = 1_700_000_000_000_000_000
     name: str = "synthetic_rig"
     base_frame: str = "base_link"
+    mounts: tuple[tuple[float, float, float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         from wint3r_ros.errors import ConfigError, brief
+
+        if self.mounts is not None:
+            if len(self.mounts) != self.num_cameras or any(len(m) != 4 for m in self.mounts):
+                raise ConfigError(f"RigConfig.mounts must hold num_cameras={self.num_cameras} "
+                                  f"(x, y, z, yaw_deg) entries, got {self.mounts!r}")
+            if not all(math.isfinite(v) for m in self.mounts for v in m):
+                raise ConfigError(f"RigConfig.mounts must be finite, got {self.mounts!r}")
 
         if isinstance(self.num_cameras, bool) or not isinstance(self.num_cameras, int) \
                 or self.num_cameras < 1:
@@ -550,6 +564,8 @@ def build_rig(config: RigConfig) -> Rig:
     for i in range(config.num_cameras):
         k = (i + 1) // 2
         yaw = 0.0 if i == 0 else (k * step if i % 2 == 1 else -k * step)
+        if config.mounts is not None:
+            yaw = math.radians(config.mounts[i][3])
         forward = np.array([math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw),
                             -math.sin(pitch)])
         right = np.array([math.sin(yaw), -math.cos(yaw), 0.0])
@@ -557,12 +573,77 @@ def build_rig(config: RigConfig) -> Rig:
         R = np.stack([right, down, forward], axis=1)     # columns: optical x, y, z in base
         centre = np.array([config.radius * math.cos(yaw), config.radius * math.sin(yaw),
                            0.02 * (i % 2)])
+        if config.mounts is not None:
+            centre = np.array(config.mounts[i][:3], dtype=np.float64)
         cameras.append(Camera(
             name=f"cam{i}", topic=f"/cam{i}/image_raw", frame_id=f"cam{i}_optical",
             camera_info_topic=f"/cam{i}/camera_info", width=config.width,
             height=config.height, K=K, distortion_model="none",
             distortion_coefficients=np.zeros(0), T_base_camera=_pose(R, centre)))
     return Rig(name=config.name, base_frame=config.base_frame, cameras=cameras)
+
+
+@dataclass(frozen=True)
+class RigFamily:
+    """Random rigs for training and evaluation: one `RigConfig` per scene seed, drawn from it.
+
+    A member has 1 to ``max_cameras`` cameras side by side along the base's y axis, equally
+    spaced, the outermost two ``baseline_m`` apart (drawn uniformly), their yaws spread evenly
+    over a total of
+    ``spread_deg`` (drawn uniformly; with probability ``stereo_share`` the spread is 0: forward
+    stereo / multi-baseline arrays), pitched down by ``pitch_deg``. Cameras are numbered as the
+    demo rig's: cam0 in the middle slot, then alternately left and right. With probability
+    ``demo_share`` the member is the demo rig itself (`RigConfig()`'s 3-camera layout).
+
+    Held-out geometry: members drawn with ``held_out=False`` never have a yaw spread inside
+    ``held_out_spread_deg`` (such a draw is moved out of the band), while ``held_out=True``
+    draws every second member inside it, so test rigs include geometries training never saw.
+    """
+
+    max_cameras: int = 4
+    baseline_m: tuple[float, float] = (0.05, 0.40)
+    spread_deg: tuple[float, float] = (0.0, 120.0)
+    stereo_share: float = 0.25
+    demo_share: float = 0.15
+    pitch_deg: tuple[float, float] = (0.0, 10.0)
+    held_out_spread_deg: tuple[float, float] = (60.0, 75.0)
+
+    def member(self, seed: int, base: RigConfig, held_out: bool = False) -> RigConfig:
+        """The rig of scene ``seed``: ``base``'s image size, field of view, rate and speed with a
+        drawn layout. Deterministic in (seed, held_out)."""
+        import dataclasses
+
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x816F]))
+        demo = RigConfig()
+        if rng.uniform() < self.demo_share:
+            return dataclasses.replace(base, num_cameras=demo.num_cameras, mounts=None,
+                                       radius=demo.radius, yaw_spacing_deg=demo.yaw_spacing_deg,
+                                       pitch_deg=demo.pitch_deg)
+        lo, hi = self.held_out_spread_deg
+        in_band = held_out and seed % 2 == 0
+        n = int(rng.integers(2 if in_band else 1, self.max_cameras + 1))
+        baseline = float(rng.uniform(*self.baseline_m))
+        if in_band:
+            spread = float(rng.uniform(lo, hi))
+        elif rng.uniform() < self.stereo_share:
+            spread = 0.0
+        else:
+            spread = float(rng.uniform(*self.spread_deg))
+            while not held_out and lo <= spread < hi:  # the held-out band stays out of training
+                spread = float(rng.uniform(*self.spread_deg))
+        pitch = float(rng.uniform(*self.pitch_deg))
+        slots = [(i + 1) // 2 * (1 if i % 2 else -1) for i in range(n)]  # 0, +1, -1, +2
+        width = max(slots) - min(slots)
+        mid = (max(slots) + min(slots)) / 2
+        gap = baseline / max(width, 1)
+        mounts = []
+        for i, s in enumerate(slots):
+            yaw = 0.0 if width == 0 else (s - mid) * spread / width
+            mounts.append((0.05 * math.cos(math.radians(yaw)), (s - mid) * gap,
+                           0.02 * (i % 2), yaw))
+        radius = max(0.06, max(math.hypot(m[0], m[1]) for m in mounts))
+        return dataclasses.replace(base, num_cameras=n, mounts=tuple(mounts), radius=radius,
+                                   pitch_deg=pitch)
 
 
 class SyntheticRig:

@@ -11,6 +11,11 @@ The fixed split (by scene seed, never mixed):
     train  seeds    0 ..  199
     val    seeds 1000 .. 1019
     test   seeds 2000 .. 2019
+
+Rigs: `rig_family: fixed` renders every scene with the one rig of the config (num_cameras on the
+demo layout); `rig_family: random` draws each scene's rig from `data.synthetic.RigFamily` by its
+seed (1 to 4 cameras, baselines, yaw spreads, stereo pairs, the demo rig as one member); test
+seeds also draw rigs from a band of yaw spreads that train and val never use.
 """
 from __future__ import annotations
 
@@ -30,12 +35,13 @@ from wint3r_ros.errors import ConfigError, InputError, reject_unknown_fields
 from wint3r_ros.model.pose import pose_enc_from_world_from_cam
 from wint3r_ros.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess
 
-__all__ = ["SPLITS", "split_seeds", "DataConfig", "SceneData", "SceneCache", "Clip",
+__all__ = ["SPLITS", "DATA_KINDS", "split_seeds", "DataConfig", "SceneData", "SceneCache", "Clip",
            "clip_windows", "ClipDataset", "epoch_order", "parse_data_spec"]
 
 # split name -> (first seed, number of seeds); documented in docs/EVALUATION.md
 SPLITS: dict[str, tuple[int, int]] = {"train": (0, 200), "val": (1000, 20), "test": (2000, 20)}
 _RENDER_VERSION = 1  # bump when the renderer's output for a seed changes
+_FAMILY_VERSION = 1  # bump when data.synthetic.RigFamily draws other rigs
 
 
 def split_seeds(split: str, count: int | None = None) -> list[int]:
@@ -50,13 +56,25 @@ def split_seeds(split: str, count: int | None = None) -> list[int]:
     return list(range(first, first + size))
 
 
+# --data kinds -> the rig family they render with
+DATA_KINDS: dict[str, str] = {"synthetic": "fixed", "synthetic-rig": "random"}
+RIG_FAMILIES = ("fixed", "random")
+
+
 def parse_data_spec(spec: str) -> tuple[str, str]:
-    """'synthetic:test' -> ('synthetic', 'test'); anything else is a ConfigError."""
+    """'synthetic:test' -> ('synthetic', 'test'), 'synthetic-rig:test' -> ('synthetic-rig',
+    'test'); anything else is a ConfigError."""
     kind, _, split = spec.partition(":")
-    if kind != "synthetic" or split not in SPLITS:
-        raise ConfigError(f"--data {spec!r}: expected synthetic:<split> with split one of "
-                          f"{sorted(SPLITS)}")
+    if kind not in DATA_KINDS or split not in SPLITS:
+        raise ConfigError(f"--data {spec!r}: expected <kind>:<split> with kind one of "
+                          f"{sorted(DATA_KINDS)} and split one of {sorted(SPLITS)}")
     return kind, split
+
+
+def held_out_seed(seed: int) -> bool:
+    """True for the test split's seeds (their rigs may use the held-out geometry band)."""
+    first, size = SPLITS["test"]
+    return first <= seed < first + size
 
 
 @dataclass(frozen=True)
@@ -67,7 +85,9 @@ class DataConfig:
     frames_per_scene: synchronised sets rendered per scene; window_size L, window_overlap O:
     as the online engine (sync_node window_length / window_overlap); windows_per_clip: windows
     per training sample; input_long_side: the model input's long side (preprocess);
-    train_scenes / val_scenes: how many seeds of those splits to use; cache_dir: renders.
+    train_scenes / val_scenes: how many seeds of those splits to use; cache_dir: renders;
+    rig_family: fixed (num_cameras on the demo layout) or random (a rig per scene seed, up to
+    max_cameras cameras, `data.synthetic.RigFamily`).
     """
 
     num_cameras: int = 1
@@ -84,9 +104,15 @@ class DataConfig:
     train_scenes: int = 200
     val_scenes: int = 4
     cache_dir: str = "~/.cache/wint3r_ros/synthetic"
+    rig_family: str = "fixed"
+    max_cameras: int = 4
 
     def __post_init__(self) -> None:
         WindowConfig(self.window_size, self.window_overlap)  # validates L and O
+        if self.rig_family not in RIG_FAMILIES:
+            raise ConfigError(f"data.rig_family={self.rig_family!r}: expected one of {RIG_FAMILIES}")
+        if not 1 <= self.max_cameras <= 8:
+            raise ConfigError(f"data.max_cameras={self.max_cameras} must be in 1..8")
         if self.windows_per_clip < 1:
             raise ConfigError(f"data.windows_per_clip={self.windows_per_clip} must be >= 1")
         if self.clip_sets > self.frames_per_scene:
@@ -105,16 +131,26 @@ class DataConfig:
         """Synchronised sets in one clip."""
         return self.window_size + (self.windows_per_clip - 1) * self.stride
 
-    def rig_config(self) -> Any:
-        from wint3r_ros.data.synthetic import RigConfig
+    def rig_config(self, seed: int | None = None) -> Any:
+        """The synthetic rig of scene `seed` (the same for every seed with the fixed family)."""
+        from wint3r_ros.data.synthetic import RigConfig, RigFamily
 
-        return RigConfig(num_cameras=self.num_cameras, width=self.width, height=self.height,
+        base = RigConfig(num_cameras=self.num_cameras, width=self.width, height=self.height,
                          fov_deg=self.fov_deg, rate_hz=self.rate_hz, speed=self.speed)
+        if self.rig_family == "fixed":
+            return base
+        if seed is None:
+            raise ConfigError("data.rig_family=random draws a rig per scene: a seed is needed")
+        return RigFamily(max_cameras=self.max_cameras).member(int(seed), base,
+                                                              held_out=held_out_seed(int(seed)))
 
     def render_key(self) -> str:
         """Short hash of everything that changes the renders (not the windowing)."""
-        fields = {k: getattr(self, k) for k in ("num_cameras", "width", "height", "fov_deg",
-                                                "rate_hz", "speed", "frames_per_scene")}
+        fields: dict[str, Any] = {k: getattr(self, k) for k in (
+            "num_cameras", "width", "height", "fov_deg", "rate_hz", "speed", "frames_per_scene")}
+        if self.rig_family != "fixed":  # (fixed-rig keys stay those of earlier caches)
+            fields.update(rig_family=self.rig_family, max_cameras=self.max_cameras,
+                          family_version=_FAMILY_VERSION)
         fields["version"] = _RENDER_VERSION
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -154,7 +190,7 @@ class SceneCache:
         """Render scene `seed` (no cache)."""
         from wint3r_ros.data.synthetic import SceneConfig, SyntheticRig
 
-        rig = SyntheticRig(SceneConfig(seed=int(seed)), self.config.rig_config())
+        rig = SyntheticRig(SceneConfig(seed=int(seed)), self.config.rig_config(seed))
         images, depth, poses = [], [], []
         for frames in rig.frames(self.config.frames_per_scene):
             images.append(np.stack([f.image for f in frames]))
@@ -266,14 +302,18 @@ def _points(depth: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 class ClipDataset:
     """The clips of a split: for each seed, every start set that is a multiple of the window
-    stride and leaves room for a whole clip. Deterministic; `order(epoch)` shuffles by seed."""
+    stride and leaves room for a whole clip. Deterministic; `order(epoch)` shuffles by seed.
+
+    `clip(i, max_cameras)` keeps only the first cameras of the scene's rig (the curriculum from
+    1 to N cameras); the windows are those WindowBuilder makes for that many cameras.
+    """
 
     def __init__(self, config: DataConfig, seeds: list[int], cache: SceneCache | None = None) -> None:
         self.config = config
         self.seeds = list(seeds)
         self.cache = cache or SceneCache(config)
         self.window = WindowConfig(config.window_size, config.window_overlap)
-        self.windows = clip_windows(config.clip_sets, config.num_cameras, self.window)
+        self._windows: dict[int, list[list[int]]] = {}
         last = config.frames_per_scene - config.clip_sets
         self.index = [(seed, start) for seed in self.seeds
                       for start in range(0, last + 1, config.stride)]
@@ -282,22 +322,37 @@ class ClipDataset:
     def __len__(self) -> int:
         return len(self.index)
 
+    def windows(self, num_cameras: int) -> list[list[int]]:
+        """The windows of a clip of `num_cameras` cameras (frame indices, set-major)."""
+        if num_cameras not in self._windows:
+            self._windows[num_cameras] = clip_windows(self.config.clip_sets, num_cameras,
+                                                      self.window)
+        return self._windows[num_cameras]
+
     def _load(self, seed: int) -> SceneData:
         if self._scene is None or self._scene.seed != seed:
             self._scene = self.cache.load(seed)
         return self._scene
 
     def __getitem__(self, i: int) -> Clip:
+        return self.clip(i)
+
+    def clip(self, i: int, max_cameras: int | None = None) -> Clip:
+        """Clip `i` with at most `max_cameras` cameras (all of the scene's rig when None)."""
         if not 0 <= i < len(self.index):
             raise InputError(f"clip {i} out of range (dataset of {len(self.index)})")
         seed, start = self.index[i]
         scene = self._load(seed)
+        n = scene.images.shape[1] if max_cameras is None else min(max_cameras, scene.images.shape[1])
+        if n < scene.images.shape[1]:
+            scene = dataclasses.replace(scene, images=scene.images[:, :n], depth=scene.depth[:, :n],
+                                        world_from_cam=scene.world_from_cam[:, :n], K=scene.K[:n],
+                                        camera_names=scene.camera_names[:n])
         cfg = self.config
         sets = slice(start, start + cfg.clip_sets)
         images, rgb, depth, k = scene_to_model(scene, sets, cfg.input_long_side)
         poses = scene.world_from_cam[sets].reshape(-1, 4, 4)  # (F, 4, 4) set-major
         rel = np.linalg.inv(poses[0]) @ poses
-        n = cfg.num_cameras
         f = poses.shape[0]
         return Clip(
             images=images.float(), rgb=rgb.float(),
@@ -306,7 +361,7 @@ class ClipDataset:
             depth=torch.from_numpy(np.ascontiguousarray(depth)).float(),
             K=torch.from_numpy(k).float(),
             camera=torch.arange(f) % n, step=torch.arange(f) // n,
-            windows=[list(w) for w in self.windows], seed=seed, start=start)
+            windows=[list(w) for w in self.windows(n)], seed=seed, start=start)
 
 
 def epoch_order(size: int, seed: int, epoch: int) -> list[int]:

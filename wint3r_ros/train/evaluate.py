@@ -11,7 +11,13 @@ scored against ground truth:
 - depth Abs Rel and delta < 1.25 per frame after median scaling (prediction x median(gt) /
   median(pred)), averaged over frames (dataset video depth: one ratio per sequence and a depth
   cap, `Sequence.depth_scaling` / `max_depth`, train/dataset_source.py); where the engine is
-  metric (calibrated rig of >= 2 cameras) the unscaled numbers are reported too.
+  metric (calibrated rig of >= 2 cameras) the unscaled numbers of the frames published in metres
+  are reported too.
+Metric-scale results (calibrated rigs of >= 2 cameras), kept apart from the median-scaled ones:
+the share of sets published in metres (an accepted rig scale), overall and after the first two
+windows; the scale error of each metric frame, |median(depth / true depth) - 1|; the metric depth
+Abs Rel (no median scaling); and the ATE of the metric frames after an SE(3) alignment (no
+scale fit).
 Baselines on the same frames and pixels: constant depth = the per-frame median of the ground
 truth; static pose (every camera at the origin) and constant velocity (every camera moving along
 its optical axis by one unit per set, no rotation), scored with the same alignment.
@@ -61,11 +67,12 @@ class Sequence:
 
 
 def synthetic_sequences(seeds: Iterable[int], frames: int, data_config: Any) -> Iterator[Sequence]:
-    """The synthetic scenes `seeds` rendered with the rig of `data_config` (frames sets each)."""
+    """The synthetic scenes `seeds` rendered with the rig of `data_config` (frames sets each; with
+    the random rig family, each scene's own rig)."""
     from wint3r_ros.data.synthetic import SceneConfig, SyntheticRig
 
     for seed in seeds:
-        rig = SyntheticRig(SceneConfig(seed=int(seed)), data_config.rig_config())
+        rig = SyntheticRig(SceneConfig(seed=int(seed)), data_config.rig_config(seed))
         images, depth, poses, stamps = [], [], [], []
         for _k, fs in enumerate(rig.frames(frames)):
             images.append(np.stack([f.image for f in fs]))
@@ -142,11 +149,18 @@ def score_sequence(seq: Sequence, results: dict[tuple[int, int], Any], metric: b
         raise InputError(f"{seq.name}: the engine published no result for {len(missing)} frames "
                          f"(first: set {missing[0][0]}, camera {missing[0][1]})")
     out: dict[str, Any] = {"name": seq.name, "frames": t_count * n, "metric": metric}
+    if seq.rig is not None:
+        out["scale"] = _scale_state(seq, results, t_count, n)
     if seq.world_from_cam is not None:
         est = np.stack([[results[(t, c)].world_from_cam for c in range(n)] for t in range(t_count)])
         out["model_pose"] = _pose_scores(est, seq.world_from_cam)
         static = np.broadcast_to(np.eye(4), est.shape).copy()
         out["static_pose"] = _pose_scores(static, seq.world_from_cam)
+        metric_est = [(results[(t, c)].world_from_cam[:3, 3], seq.world_from_cam[t, c, :3, 3])
+                      for t in range(t_count) for c in range(n) if results[(t, c)].metric]
+        if len(metric_est) >= 3:
+            e, g = (np.stack(x) for x in zip(*metric_est))
+            out["model_pose"]["ate_se3_metric"] = ate(e, g, "se3").rmse
         cv = static.copy()
         cv[..., 2, 3] = np.arange(t_count, dtype=np.float64)[:, None]
         out["constant_velocity_pose"] = _pose_scores(cv, seq.world_from_cam)
@@ -167,14 +181,15 @@ def _depth_scores(seq: Sequence, results: dict[tuple[int, int], Any], metric: bo
             gt = np.asarray(seq.depth[t, c], dtype=np.float64)
             with np.errstate(invalid="ignore"):
                 ok = np.isfinite(pred) & np.isfinite(gt) & (gt > 1e-3) & (gt <= cap) & (pred > 0)
-            if ok.any():
-                frames.append((pred, np.where(ok, gt, np.nan), ok))
+            if ok.any():  # (the frame published in metres?)
+                frames.append((pred, np.where(ok, gt, np.nan), ok,
+                               getattr(results[(t, c)], "metric", True)))
     scale = None
     if seq.depth_scaling == "sequence" and frames:
-        scale = float(np.median(np.concatenate([g[ok] for _, g, ok in frames])) /
-                      np.median(np.concatenate([p[ok] for p, _, ok in frames])))
+        scale = float(np.median(np.concatenate([g[ok] for _, g, ok, _ in frames])) /
+                      np.median(np.concatenate([p[ok] for p, _, ok, _ in frames])))
     model, base, metric_rows = [], [], []
-    for pred, gt_ok, ok in frames:
+    for pred, gt_ok, ok, in_metres in frames:
         p = np.where(ok, pred, np.nan)
         if scale is not None:
             d = depth_metrics(np.clip(p * scale, 1e-3, cap), gt_ok, max_depth=cap)
@@ -183,7 +198,7 @@ def _depth_scores(seq: Sequence, results: dict[tuple[int, int], Any], metric: bo
         b = depth_metrics(np.where(ok, np.nanmedian(gt_ok), np.nan), gt_ok, max_depth=cap)
         model.append((d.abs_rel, d.delta1))
         base.append((b.abs_rel, b.delta1))
-        if metric:
+        if metric and in_metres:
             m = depth_metrics(p, gt_ok, median_scale=False, max_depth=cap)
             metric_rows.append((m.abs_rel, m.delta1))
     out: dict[str, Any] = {"depth_frames": len(model), "model_depth": _depth_rows(model),
@@ -195,16 +210,37 @@ def _depth_scores(seq: Sequence, results: dict[tuple[int, int], Any], metric: bo
     return out
 
 
+def _scale_state(seq: Sequence, results: dict[tuple[int, int], Any], t_count: int, n: int
+                 ) -> dict[str, Any]:
+    """Metric-scale state of a sequence: which sets came out in metres, and how far off."""
+    metric_sets = [all(results[(t, c)].metric for c in range(n)) for t in range(t_count)]
+    errors = []
+    if seq.depth is not None:
+        for t in range(t_count):
+            for c in range(n):
+                r = results[(t, c)]
+                if not r.metric:
+                    continue
+                pred = np.asarray(r.depth, dtype=np.float64)
+                gt = np.asarray(seq.depth[t, c], dtype=np.float64)
+                ok = np.isfinite(pred) & np.isfinite(gt) & (gt > 1e-3) & (pred > 0)
+                if ok.any():
+                    errors.append(abs(float(np.median(pred[ok] / gt[ok])) - 1.0))
+    return {"metric_sets": [bool(m) for m in metric_sets], "scale_errors": errors}
+
+
 def _depth_rows(rows: list[tuple[float, float]]) -> dict[str, Any]:
     arr = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
     return {"abs_rel": float(arr[:, 0].mean()) if len(arr) else math.nan,
             "delta1": float(arr[:, 1].mean()) if len(arr) else math.nan, "n": int(len(arr))}
 
 
-def summarise(per_sequence: list[dict[str, Any]], frames: int, seconds: float) -> dict[str, Any]:
+def summarise(per_sequence: list[dict[str, Any]], frames: int, seconds: float,
+              window_steps: tuple[int, int] = (4, 2)) -> dict[str, Any]:
     """Aggregate per-sequence scores: poses averaged over sequences, depth over frames."""
     def mean(key: str, field: str) -> float:
-        vals = [s[key][field] for s in per_sequence if key in s and math.isfinite(s[key][field])]
+        vals = [s[key][field] for s in per_sequence
+                if key in s and math.isfinite(s[key].get(field, math.nan))]
         return float(np.mean(vals)) if vals else math.nan
 
     def depth(key: str) -> dict[str, float]:
@@ -223,6 +259,7 @@ def summarise(per_sequence: list[dict[str, Any]], frames: int, seconds: float) -
     if any("model_depth_metric" in s for s in per_sequence):
         metric = depth("model_depth_metric")
         model["abs_rel_metric"], model["delta1_metric"] = metric["abs_rel"], metric["delta1"]
+    scale = _scale_summary(per_sequence, window_steps)
     baselines = {
         "constant_median_depth": depth("constant_depth"),
         "static_pose": {k: mean("static_pose", k) for k in ("ate", "rpe_trans", "rpe_rot_deg")},
@@ -236,8 +273,41 @@ def summarise(per_sequence: list[dict[str, Any]], frames: int, seconds: float) -
     }
     targets = {"abs_rel_at_most_half_baseline": bool(ratios["abs_rel_vs_constant_depth"] <= 0.5),
                "ate_at_most_half_static": bool(ratios["ate_vs_static"] <= 0.5)}
-    return {"model": model, "baselines": baselines, "ratios": ratios, "targets": targets,
-            "frames": frames, "sequences": len(per_sequence)}
+    out = {"model": model, "baselines": baselines, "ratios": ratios, "targets": targets,
+           "frames": frames, "sequences": len(per_sequence)}
+    if scale is not None:
+        out["metric_scale"] = scale
+    return out
+
+
+def _scale_summary(per_sequence: list[dict[str, Any]], window_steps: tuple[int, int]
+                   ) -> dict[str, Any] | None:
+    """Metric-scale results over the sequences with a calibrated rig (None if there are none):
+    share of sets with an accepted scale (all, and after the first two windows), median and
+    mean scale error over metric frames, metric depth Abs Rel and SE(3) ATE of metric frames."""
+    rigs = [s for s in per_sequence if "scale" in s and len(s["scale"]["metric_sets"])]
+    if not rigs:
+        return None
+    size, stride = window_steps
+    skip = size + stride  # sets covered by the first two windows
+    sets = [m for s in rigs for m in s["scale"]["metric_sets"]]
+    later = [m for s in rigs for m in s["scale"]["metric_sets"][skip:]]
+    errors = [e for s in rigs for e in s["scale"]["scale_errors"]]
+    rows = [s["model_depth_metric"] for s in rigs if "model_depth_metric" in s]
+    n = sum(r["n"] for r in rows)
+    ates = [s["model_pose"]["ate_se3_metric"] for s in rigs
+            if "ate_se3_metric" in s.get("model_pose", {})]
+    return {
+        "sequences": len(rigs),
+        "accepted_share": float(np.mean(sets)),
+        "accepted_share_after_2_windows": float(np.mean(later)) if later else math.nan,
+        "scale_error_median": float(np.median(errors)) if errors else math.nan,
+        "scale_error_mean": float(np.mean(errors)) if errors else math.nan,
+        "metric_frames": len(errors),
+        "abs_rel_metric": sum(r["abs_rel"] * r["n"] for r in rows) / n if n else math.nan,
+        "ate_se3_metric": float(np.mean(ates)) if ates else math.nan,
+        "sequences_with_scale": sum(any(s["scale"]["metric_sets"]) for s in rigs),
+    }
 
 
 def _ratio(a: float, b: float) -> float:
@@ -264,4 +334,5 @@ def evaluate(model: Any, sequences: Iterable[Sequence], window: WindowConfig, lo
             progress(scores)
     if not per_sequence:
         raise InputError("evaluate: no sequences")
-    return {"summary": summarise(per_sequence, frames, seconds), "sequences": per_sequence}
+    summary = summarise(per_sequence, frames, seconds, (window.size, window.size - window.overlap))
+    return {"summary": summary, "sequences": per_sequence}

@@ -19,7 +19,7 @@ from wint3r_ros.train import losses
 from wint3r_ros.train.dataset import Clip
 from wint3r_ros.train.forward import ClipOutput
 
-__all__ = ["LossWeights", "window_pairs", "gt_correspondences", "clip_loss"]
+__all__ = ["LossWeights", "window_pairs", "rig_pairs", "gt_correspondences", "clip_loss"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class LossWeights:
     points: confidence-weighted point maps (conf_alpha: the -alpha log conf weight);
     depth: per-frame scale-invariant log depth (an auxiliary beyond WinT3R's terms);
     pose: camera poses (pose_gamma: iteration decay, rot_weight: quaternion vs translation);
+    rig_pose: relative poses of the cameras of each set (rotation, direction, baseline ratio);
     photometric (ssim_weight: SSIM share), smoothness, reprojection (reproj_huber_px),
     pose_reg: unit quaternions.
     """
@@ -36,6 +37,7 @@ class LossWeights:
     points: float = 1.0
     depth: float = 0.0
     pose: float = 1.0
+    rig_pose: float = 0.0
     photometric: float = 0.0
     smoothness: float = 0.0
     reprojection: float = 0.0
@@ -68,6 +70,18 @@ def window_pairs(out: ClipOutput, clip: Clip) -> tuple[torch.Tensor, torch.Tenso
         & ((step[:, None] - step[None, :]).abs() == 1)
     tgt, src = torch.nonzero(same, as_tuple=True)
     return tgt.to(out.frame_index.device), src.to(out.frame_index.device)
+
+
+def rig_pairs(out: ClipOutput, clip: Clip) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows a, rows b) of `out`: same window, same set (step), cameras a < b."""
+    fi = out.frame_index.cpu()
+    wi = out.window_index.cpu()
+    cam = clip.camera.cpu()[fi]
+    step = clip.step.cpu()[fi]
+    same = (wi[:, None] == wi[None, :]) & (step[:, None] == step[None, :]) \
+        & (cam[:, None] < cam[None, :])
+    a, b = torch.nonzero(same, as_tuple=True)
+    return a.to(out.frame_index.device), b.to(out.frame_index.device)
 
 
 def gt_correspondences(points: torch.Tensor, source_from_target: torch.Tensor, k: torch.Tensor,
@@ -118,6 +132,12 @@ def clip_loss(out: ClipOutput, clip: Clip, weights: LossWeights
     if weights.pose:
         terms["pose"], parts = losses.pose_loss(out.pose_iters, clip.gt_pose[fi], s_pred, s_gt,
                                                 weights.pose_gamma, weights.rot_weight)
+    if weights.rig_pose:
+        a, b = rig_pairs(out, clip)
+        if len(a):
+            terms["rig_pose"], rig_parts = losses.rig_pose_loss(
+                out.pose_iters[:, a], out.pose_iters[:, b], clip.gt_pose[fi[a]],
+                clip.gt_pose[fi[b]], s_pred, s_gt, weights.pose_gamma)
     if weights.pose_reg:
         terms["pose_reg"] = losses.pose_regularisation(out.raw_pose_iters)
     if weights.smoothness:
@@ -144,5 +164,7 @@ def clip_loss(out: ClipOutput, clip: Clip, weights: LossWeights
     if weights.pose:
         log["pose_trans"] = float(parts["trans"])
         log["pose_rot"] = float(parts["rot"])
+    if "rig_pose" in terms:
+        log.update({f"rig_{k}": float(v) for k, v in rig_parts.items()})
     log["total"] = float(total.detach())
     return total, log

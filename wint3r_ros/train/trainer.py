@@ -106,7 +106,10 @@ class TrainConfig:
     preset: model preset; seed: weights init and data order; steps: optimizer steps;
     threads: torch CPU threads (0 = torch's default); device: auto | cpu | cuda[:N];
     log_every / val_every / checkpoint_every: in steps (0 = never, except at the end);
-    val_frames: sets per validation scene (validation runs the evaluation protocol).
+    val_frames: sets per validation scene (validation runs the evaluation protocol);
+    init: weights to start from ("" = random init, "tiny" = the shipped tiny checkpoint, or a
+    .safetensors path; same model config); curriculum_steps: over these first steps the cameras
+    per clip grow from 1 to data.max_cameras in equal stages (0 = all cameras from the start).
     """
 
     preset: str = "tiny"
@@ -118,6 +121,8 @@ class TrainConfig:
     val_every: int = 500
     checkpoint_every: int = 500
     val_frames: int = 16
+    init: str = ""
+    curriculum_steps: int = 0
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossWeights = field(default_factory=LossWeights)
@@ -125,7 +130,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ConfigError(f"steps={self.steps} must be >= 1")
-        for name in ("log_every", "val_every", "checkpoint_every", "threads"):
+        for name in ("log_every", "val_every", "checkpoint_every", "threads", "curriculum_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 0")
         WinT3RConfig.preset(self.preset)
@@ -185,6 +190,8 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model_config = WinT3RConfig.preset(config.preset)
         self.model = WinT3R(self.model_config).init_weights(config.seed).to(self.device)
+        if config.init:
+            self._load_init(config.init)
         self.model.train()
         o = config.optim
         decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2]
@@ -202,6 +209,27 @@ class Trainer:
                                     "train": [], "val": [], "seconds": 0.0}
 
     # ---------------------------------------------------------------------------- state
+    def _load_init(self, init: str) -> None:
+        """Start from trained weights (fine-tuning); the model configs must be equal."""
+        from wint3r_ros.weights import TINY_CHECKPOINT
+
+        path = Path(TINY_CHECKPOINT) if init == "tiny" else Path(init).expanduser()
+        if not path.is_file():
+            raise CheckpointError(f"init: {path} not found (use '', 'tiny' or a .safetensors file)")
+        state_dict, stored = read_checkpoint(path)
+        if stored is not None and stored != self.model_config:
+            raise CheckpointError(f"init: {path} has another model config (hash "
+                                  f"{config_hash(stored)}, this run {config_hash(self.model_config)})")
+        load_state_dict_into(self.model, {k: v.to(self.device) for k, v in state_dict.items()},
+                             source=str(path))
+
+    def cameras_at(self, step: int) -> int | None:
+        """The curriculum: cameras per clip at `step` (None = every camera of the scene)."""
+        cfg = self.config
+        if not cfg.curriculum_steps or step >= cfg.curriculum_steps:
+            return None
+        return 1 + step * cfg.data.max_cameras // cfg.curriculum_steps
+
     def save(self) -> Path:
         """Write checkpoints/step_NNNNNN.{safetensors,pt} and the last.* copies."""
         ckdir = self.out / "checkpoints"
@@ -261,7 +289,7 @@ class Trainer:
     def train_step(self, step: int) -> dict[str, float]:
         """One optimizer step on the clip of `step`; returns the logged terms."""
         cfg = self.config
-        clip = self.train_set[self.sample_index(step)].to(self.device)
+        clip = self.train_set.clip(self.sample_index(step), self.cameras_at(step)).to(self.device)
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step, cfg.steps)
         out = forward_clip(self.model, clip.images, clip.windows)
@@ -318,13 +346,16 @@ class Trainer:
                 bar.set_postfix(loss=f"{terms['total']:.3f}")
             end = self.step == cfg.steps
             if (cfg.log_every and self.step % cfg.log_every == 0) or end:
-                row = {k: sum(t[k] for t in window) / len(window) for k in window[-1]}
+                keys = dict.fromkeys(k for t in window for k in t)  # 1-camera clips: no rig term
+                row = {k: sum(t[k] for t in window if k in t) / sum(k in t for t in window)
+                       for k in keys}
                 row.update(step=self.step, seconds=round(self.log["seconds"], 1))
                 self.log["train"].append(row)
                 window = []
                 if bar is None:
                     self.echo(f"step {self.step}/{cfg.steps} loss {row['total']:.4f} "
                               f"points {row.get('points', 0):.4f} pose {row.get('pose', 0):.4f} "
+                              f"rig {row.get('rig_pose', 0):.4f} "
                               f"lr {row['lr']:.2e} {row['seconds']:.0f}s")
             if (cfg.val_every and self.step % cfg.val_every == 0) or end:
                 summary = self.validate()
@@ -332,7 +363,8 @@ class Trainer:
                 m = summary["model"]
                 self.echo(f"val step {self.step}: abs_rel {m['abs_rel']:.4f} "
                           f"(x{summary['ratios']['abs_rel_vs_constant_depth']:.2f} const) "
-                          f"ate {m['ate']:.4f} (x{summary['ratios']['ate_vs_static']:.2f} static)")
+                          f"ate {m['ate']:.4f} (x{summary['ratios']['ate_vs_static']:.2f} static)"
+                          + _scale_line(summary.get("metric_scale")))
                 t_last = time.perf_counter()
             if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or end:
                 self.save()
@@ -343,6 +375,13 @@ class Trainer:
         save_checkpoint(self.model, self.out / "final.safetensors")
         self._write_log()
         return self.log
+
+
+def _scale_line(scale: dict[str, Any] | None) -> str:
+    if not scale:
+        return ""
+    return (f"; metric scale on {scale['accepted_share']:.0%} of sets, error "
+            f"{scale['scale_error_median']:.3f}, metric abs_rel {scale['abs_rel_metric']:.3f}")
 
 
 def clean_json(obj: Any) -> Any:
