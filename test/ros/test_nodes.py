@@ -278,7 +278,7 @@ def test_silent_topic_with_a_qos_mismatch_is_explained(rclpy_context, tmp_path):
 def test_checkpoint_loading_default_card_and_the_random_weights_warning(tmp_path, monkeypatch):
     import wint3r_ros.weights as weights
     from wint3r_ros.model.checkpoint import save_checkpoint
-    from wint3r_ros.model.runtime import DEFAULT_CONFIDENCE_THRESHOLD, confidence_threshold_for
+    from wint3r_ros.model.loader import DEFAULT_CONFIDENCE_THRESHOLD, confidence_threshold_for
     from wint3r_ros.ros.fusion_node import load_reconstruction_model
 
     monkeypatch.setattr(weights, "TINY_CHECKPOINT", tmp_path / "missing.safetensors")

@@ -40,7 +40,7 @@ def test_shipped_checkpoint_beats_both_baselines_on_held_out_scenes():
 
 
 def test_default_model_takes_its_input_size_and_confidence_threshold_from_the_card():
-    from wint3r_ros.model.runtime import confidence_threshold_for, load_reconstruction_model
+    from wint3r_ros.model.loader import confidence_threshold_for, load_reconstruction_model
 
     loaded = load_reconstruction_model("", "tiny", "cpu", "fp32")
     assert loaded.description == str(TINY_CHECKPOINT)

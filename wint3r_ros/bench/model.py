@@ -31,7 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=None,
                         help="frames per window (default: the preset's window size)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"),
+                        default="fp32", help="auto: bf16 where the device has it natively")
     parser.add_argument("--iterations", type=int, default=3, help="timed windows (or sequences)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed windows (or sequences) first")
     parser.add_argument("--sequence", type=int, default=None,
@@ -39,7 +40,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--compare-naive", action="store_true",
                         help="also run without the encoder cache; report both and the difference")
-    parser.add_argument("--compile", action="store_true", help="torch.compile blocks (CUDA only)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the transformer blocks (the first window compiles)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -75,6 +77,14 @@ def _max_diff(a: list[Any], b: list[Any], names: tuple[str, ...],
         d = float((x - y).abs().max())
         return d / max(float(y.abs().max()), 1.0) if relative else d
     return {n: max(diff(getattr(x, n), getattr(y, n)) for x, y in zip(a, b)) for n in names}
+
+
+def _max_deviation(reference: list[Any], other: list[Any]) -> dict[str, float]:
+    """The largest of accuracy.deviation over paired outputs (windows or sequences)."""
+    from wint3r_ros.model.accuracy import deviation
+
+    devs = [deviation(r, o) for r, o in zip(reference, other)]
+    return {k: max(d[k] for d in devs) for k in devs[0]}
 
 
 def bench_stream(model, h: int, w: int, iterations: int, warmup: int, seed: int,
@@ -149,7 +159,7 @@ def _peak_memory_mb(device: torch.device) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> int:
     from wint3r_ros.errors import ConfigError
-    from wint3r_ros.model.runtime import maybe_compile, resolve_device, resolve_precision
+    from wint3r_ros.model.runtime import maybe_compile, prepare_model, resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -160,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     t0 = time.perf_counter()
     model = build_random_model(args.preset, device, args.window, args.seed)
-    model.precision = resolve_precision(args.precision, device)
+    prepare_model(model, device, args.precision)
     maybe_compile(model, args.compile)
     build_s = time.perf_counter() - t0
     cfg = model.config

@@ -8,10 +8,15 @@ Modules (one concept each):
     inference   online_inference / offline_inference (authors' semantics), training forward
     preprocess  preprocess(images) -> (input, CropMapping): resize, crop, normalise, map back
     checkpoint  load_model / save_checkpoint / convert_checkpoint (safe loading, clear errors)
-    runtime     device=auto|cpu|cuda[:N], precision=fp32|bf16|fp16, optional torch.compile
+    loader      load_reconstruction_model: what the nodes and process-bag load (weights + card)
+    runtime     device=auto|cpu|cuda[:N], precision=auto|fp32|bf16|fp16|int8, torch.compile
+    accuracy    deviation of a reduced precision from fp32 (points, confidence, poses), bounds
     parity      python -m wint3r_ros.model.parity FIXTURE.pt
     bench       wint3r-ros bench model
     blocks, attention, rope, point_head, camera_head, pose: the parts
+
+Imports point one way: runtime and config are the base; the parts, then stream and inference,
+then network; checkpoint -> network; loader -> checkpoint.
 
 The narrow interface for the streaming engine:
     model = load_model(path, device=..., precision=...)   # or WinT3R(config)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,19 +35,37 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return (lines[0] if lines else type(err).__name__)[:300]
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], WinT3RConfig | None]:
+    """Tensors and stored config; the config is checked before any tensor is read."""
     from safetensors import safe_open
 
     try:
-        tensors = {}
         with safe_open(str(path), framework="pt", device="cpu") as f:
-            metadata = f.metadata() or {}
-            for name in f.keys():
-                tensors[name] = f.get_tensor(name)
-        return tensors, metadata
+            config = _stored_config((f.metadata() or {}).get(METADATA_KEY), path)
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+        return tensors, config
+    except CheckpointError:
+        raise
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
         raise CheckpointError(f"checkpoint {path}: not a readable safetensors file "
-                              f"(truncated or corrupt?): {err}") from err
+                              f"(truncated or corrupt?): {_first_line(err)}") from err
+
+
+def _unpickler_reason(err: pickle.UnpicklingError) -> str:
+    """What torch's weights-only unpickler objected to ("Unsupported global: GLOBAL print",
+    "Unsupported operand 80"), without its advice to load with weights_only=False."""
+    text = str(err)
+    marker = "WeightsUnpickler error:"
+    if marker not in text:
+        return _first_line(err)
+    rest = [line.strip() for line in text.split(marker, 1)[1].splitlines() if line.strip()]
+    reason = rest[0] if rest else "unknown"
+    return reason.split(" was not an allowed global")[0].split(". Please")[0][:200]
 
 
 def _read_pickle(path: Path) -> Any:
@@ -60,13 +77,35 @@ def _read_pickle(path: Path) -> Any:
                 raise
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        reason = _unpickler_reason(err)
+        if not reason.startswith("Unsupported global"):
+            raise CheckpointError(f"checkpoint {path}: cannot be read (truncated or corrupt?): "
+                                  f"{reason}") from err
+        # a reference to a Python function or class: loading it could run code
         raise CheckpointError(
             f"checkpoint {path}: refused: it holds pickled objects other than tensors, which "
-            f"could run code when loaded (torch.load weights_only=True): "
-            f"{str(err).splitlines()[0][:300]}") from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+            f"could run code when loaded ({reason}); convert it to safetensors where it came "
+            "from, or re-save only its state_dict") from err
+    except (MemoryError, RecursionError) as err:
+        raise CheckpointError(f"checkpoint {path}: cannot be read (corrupt?): "
+                              f"{type(err).__name__}") from err
+    except Exception as err:  # noqa: BLE001 - a corrupt file can fail anywhere in torch.load
         raise CheckpointError(f"checkpoint {path}: cannot be read (truncated or corrupt?): "
-                              f"{str(err).splitlines()[0][:300]}") from err
+                              f"{type(err).__name__}: {_first_line(err)}") from err
+
+
+def _stored_config(raw: Any, path: Path) -> WinT3RConfig | None:
+    """The WinT3RConfig stored with the weights (JSON text or a dict), checked; None if absent."""
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"expected a JSON object, got {type(data).__name__}")
+        return WinT3RConfig.from_dict(data)
+    except (ValueError, TypeError, RecursionError, ConfigError) as err:
+        raise CheckpointError(f"checkpoint {path}: its stored config is invalid: "
+                              f"{_first_line(err)}") from err
 
 
 def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -97,20 +136,15 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], WinT3RCo
         raise CheckpointError(f"checkpoint {path} not found")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} is not a file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): an interrupted download? "
+                              "fetch or write it again")
     if _is_safetensors(path):
-        state, metadata = _read_safetensors(path)
-        raw_config = metadata.get(METADATA_KEY)
+        state, config = _read_safetensors(path)
     else:
         obj = _read_pickle(path)
         state = _unwrap(obj, path)
-        raw_config = obj.get(METADATA_KEY) if isinstance(obj, Mapping) else None
-    config = None
-    if raw_config is not None:
-        try:
-            data = json.loads(raw_config) if isinstance(raw_config, str) else dict(raw_config)
-            config = WinT3RConfig.from_dict(data)
-        except (ValueError, TypeError, ConfigError) as err:
-            raise CheckpointError(f"checkpoint {path}: its stored config is invalid: {err}") from err
+        config = _stored_config(obj.get(METADATA_KEY) if isinstance(obj, Mapping) else None, path)
     return state, config
 
 

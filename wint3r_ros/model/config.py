@@ -8,6 +8,7 @@ parity fixture), so their configurations map onto ours without guessing.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,25 @@ __all__ = ["WinT3RConfig", "ENC_ROPE_MODES"]
 #                 (the authors' compiled CUDA kernel)
 #   "fp32":       no rounding (for models trained by us with it)
 ENC_ROPE_MODES = ("fp16_table", "fp16", "fp32")
+
+# Every field's type and allowed range, checked before anything is built: a checkpoint's stored
+# config is untrusted input (`enc_depth: 200000` would otherwise build 200 000 blocks). The upper
+# bounds are generous (several times the published model) and keep a model buildable.
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "patch_size": (16, 16),
+    "enc_embed_dim": (8, 4096), "enc_depth": (1, 64), "enc_num_heads": (1, 64),
+    "dec_embed_dim": (8, 4096), "dec_depth": (1, 64), "dec_num_heads": (1, 64),
+    "state_dec_num_heads": (1, 64), "state_size": (1, 16384),
+    "cam_head_depth": (1, 32), "cam_head_num_heads": (1, 64), "cam_head_iterations": (1, 16),
+    "head_proj_dim": (1, 4096), "head_res_blocks": (0, 8), "head_last_conv_channels": (1, 1024),
+    "head_last_conv_size": (1, 15), "window_size": (1, 64), "window_stride": (1, 64),
+}
+_FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "mlp_ratio": (0.25, 16.0), "norm_eps": (1e-12, 1e-1), "rope_base": (1.0, 1e6),
+    "cam_head_mlp_ratio": (0.25, 16.0), "cam_head_init_values": (0.0, 10.0),
+}
+_MAX_HEAD_DIM = 2048  # each of head_upsample_dims
+_MAX_POOL_TOKENS = 10_000_000
 
 # Authors' constructor arguments that do not change the computation at inference time.
 _IGNORED_AUTHOR_KEYS = {"patch_embed_cls", "img_size", "landscape_only", "freeze", "ckpts",
@@ -71,7 +91,9 @@ class WinT3RConfig:
     max_pool_tokens: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "head_upsample_dims", tuple(int(d) for d in self.head_upsample_dims))
+        dims = self.head_upsample_dims
+        if isinstance(dims, (list, tuple)) and len(dims) <= 8:
+            object.__setattr__(self, "head_upsample_dims", tuple(dims))
         self.validate()
 
     # ----------------------------------------------------------------------------- presets
@@ -172,6 +194,7 @@ class WinT3RConfig:
             if not ok:
                 raise ConfigError(f"WinT3RConfig: {msg}")
 
+        self._check_types_and_ranges(need)
         need(self.patch_size == 16, f"patch_size={self.patch_size}: the point head assumes 16")
         for width, heads, name in ((self.enc_embed_dim, self.enc_num_heads, "enc"),
                                    (self.dec_embed_dim, self.dec_num_heads, "dec"),
@@ -200,6 +223,40 @@ class WinT3RConfig:
              f"window_size={self.window_size}, window_stride={self.window_stride}: "
              "need 1 <= stride <= size")
         if self.max_pool_tokens is not None:
+            need(_is_int(self.max_pool_tokens) and self.max_pool_tokens <= _MAX_POOL_TOKENS,
+                 f"max_pool_tokens={self.max_pool_tokens!r}: an integer <= {_MAX_POOL_TOKENS} "
+                 "or None")
             need(self.max_pool_tokens >= 2 * self.window_size,
                  f"max_pool_tokens={self.max_pool_tokens} must be >= 2 * window_size "
                  "(the first window and the newest)")
+
+    def _check_types_and_ranges(self, need) -> None:
+        """Each field's type and bounds (NaN and infinities refused), before any combination."""
+        for name, (low, high) in _INT_RANGES.items():
+            value = getattr(self, name)
+            need(_is_int(value) and low <= value <= high,
+                 f"{name}={_short(value)}: expected an integer in [{low}, {high}]")
+        for name, (low, high) in _FLOAT_RANGES.items():
+            value = getattr(self, name)
+            ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+            need(ok and low <= value <= high,
+                 f"{name}={_short(value)}: expected a finite number in [{low:g}, {high:g}]")
+        need(isinstance(self.norm_im2_in_dec, bool),
+             f"norm_im2_in_dec={_short(self.norm_im2_in_dec)}: expected true or false")
+        for name in ("state_pe", "enc_rope_mode"):
+            need(isinstance(getattr(self, name), str),
+                 f"{name}={_short(getattr(self, name))}: expected a string")
+        dims = self.head_upsample_dims
+        need(isinstance(dims, tuple), f"head_upsample_dims={_short(dims)}: expected a list")
+        need(all(_is_int(d) and 1 <= d <= _MAX_HEAD_DIM for d in dims),
+             f"head_upsample_dims={_short(dims)}: integers in [1, {_MAX_HEAD_DIM}]")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr(value), cut to `limit` characters (a config field may hold anything)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

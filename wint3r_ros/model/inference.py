@@ -13,7 +13,6 @@ camera head is block-causal over windows (see camera_head.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -22,8 +21,8 @@ from wint3r_ros.model.pose import relative_to_first, world_from_cam_matrix
 from wint3r_ros.model.runtime import autocast
 from wint3r_ros.model.stream import check_images
 
-if TYPE_CHECKING:  # pragma: no cover
-    from wint3r_ros.model.network import WinT3R
+# `model` below is a wint3r_ros.model.network.WinT3R (not imported: network imports this module)
+Network = torch.nn.Module
 
 __all__ = ["SequenceOutput", "padded_order", "window_starts", "forward_windows",
            "online_inference", "offline_inference"]
@@ -58,7 +57,7 @@ def window_starts(total: int, window: int, stride: int) -> list[int]:
     return list(range(0, total - window + 1, stride))
 
 
-def forward_windows(model: WinT3R, images: torch.Tensor) -> dict[str, torch.Tensor]:
+def forward_windows(model: Network, images: torch.Tensor) -> dict[str, torch.Tensor]:
     """The training pass: every window of images [N, 3, H, W] (no padding), differentiable.
 
     Returns per window occurrence (M = windows * window_size rows, window by window):
@@ -120,7 +119,7 @@ def _select(n: int, order: list[int], starts: list[int], window: int, pts: torch
 
 
 @torch.inference_mode()
-def online_inference(model: WinT3R, images: torch.Tensor, pose_from: str = "last",
+def online_inference(model: Network, images: torch.Tensor, pose_from: str = "last",
                      use_cache: bool = True) -> SequenceOutput:
     """The authors' online mode: the stream runs window by window through `step`.
 
@@ -146,7 +145,7 @@ def online_inference(model: WinT3R, images: torch.Tensor, pose_from: str = "last
 
 
 @torch.inference_mode()
-def offline_inference(model: WinT3R, images: torch.Tensor, pose_from: str = "last") -> SequenceOutput:
+def offline_inference(model: Network, images: torch.Tensor, pose_from: str = "last") -> SequenceOutput:
     """The authors' offline mode: all windows decoded, one camera-head run over the whole pool."""
     cfg = model.config
     check_images(images, cfg.patch_size)

@@ -6,12 +6,13 @@ Ns state tokens, C_enc / C widths of encoder / decoder. Images are ImageNet-norm
 
 Attribute names are the published checkpoint's keys. Streaming (`new_stream`, `step`) and whole
 sequence inference (`online_inference`, `offline_inference`) live in stream.py and inference.py;
-these methods only delegate.
+these methods only delegate (stream.py and inference.py take the network as an argument and
+never import this module: the imports point one way).
 """
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -20,13 +21,11 @@ from torch.utils.checkpoint import checkpoint
 from wint3r_ros.model.blocks import EncoderBlock, ImageDecoderBlock, PatchEmbed, StateDecoderBlock
 from wint3r_ros.model.camera_head import CameraHead
 from wint3r_ros.model.config import WinT3RConfig
+from wint3r_ros.model.inference import SequenceOutput, forward_windows, offline_inference, online_inference
 from wint3r_ros.model.point_head import PointHead
 from wint3r_ros.model.rope import Rope2D, frame_positions, grid_positions, state_positions
 from wint3r_ros.model.runtime import autocast
-
-if TYPE_CHECKING:  # pragma: no cover
-    from wint3r_ros.model.inference import SequenceOutput
-    from wint3r_ros.model.stream import StreamState, WindowOutput
+from wint3r_ros.model.stream import StreamState, WindowOutput, step
 
 __all__ = ["WinT3R", "DecodedWindow"]
 
@@ -178,8 +177,6 @@ class WinT3R(nn.Module):
     # ---------------------------------------------------------------------- streaming API
     def new_stream(self, max_pool_tokens: int | None = None) -> StreamState:
         """An empty stream; `max_pool_tokens` overrides the config's pool bound (None: config's)."""
-        from wint3r_ros.model.stream import StreamState
-
         bound = self.config.max_pool_tokens if max_pool_tokens is None else max_pool_tokens
         return StreamState(self.cam_head.new_cache(), max_pool_tokens=bound,
                            window_size=self.config.window_size)
@@ -187,26 +184,18 @@ class WinT3R(nn.Module):
     def step(self, state: StreamState, images: torch.Tensor,
              keys: Sequence[Hashable] | None = None, *, last: bool = False) -> WindowOutput:
         """Process one window images [S, 3, H, W]; see stream.step for the full contract."""
-        from wint3r_ros.model.stream import step
-
         return step(self, state, images, keys, last=last)
 
     def online_inference(self, images: torch.Tensor, pose_from: str = "last") -> SequenceOutput:
         """The authors' online mode over a whole sequence [N, 3, H, W]; see inference.py."""
-        from wint3r_ros.model.inference import online_inference
-
         return online_inference(self, images, pose_from=pose_from)
 
     def offline_inference(self, images: torch.Tensor, pose_from: str = "last") -> SequenceOutput:
         """The authors' offline mode over a whole sequence [N, 3, H, W]; see inference.py."""
-        from wint3r_ros.model.inference import offline_inference
-
         return offline_inference(self, images, pose_from=pose_from)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training pass over a sequence [N, 3, H, W] (differentiable); see inference.forward_windows."""
-        from wint3r_ros.model.inference import forward_windows
-
         return forward_windows(self, images)
 
 

@@ -1,29 +1,38 @@
-"""Device and precision: `device=auto|cpu|cuda[:N]`, `precision=fp32|bf16|fp16`.
+"""Device and precision: `device=auto|cpu|cuda[:N]`, `precision=auto|fp32|bf16|fp16|int8`.
 
-Weights stay float32. On CUDA, bf16/fp16 run the transformer matmuls under autocast while the
-residual streams and both heads stay float32 (as published); on the CPU everything runs float32.
+Weights stay float32 (int8: the transformer blocks' linear layers are quantised). The heads,
+the residual streams and the camera token pool run in float32 in every precision (as published);
+what changes is the transformer blocks' matmuls:
+
+    precision  CUDA                          CPU
+    fp32       float32                       float32
+    bf16       autocast bfloat16 (GPUs with  autocast bfloat16: fast with AVX512-BF16 or AMX,
+               bf16)                         runs (slowly) without
+    fp16       autocast float16              refused (ConfigError): use bf16
+    int8       refused (ConfigError)         dynamic int8 quantisation of the blocks' linears
+    auto       bf16 where supported, else    bf16 where the CPU has it natively, else fp32
+               fp16
 """
 from __future__ import annotations
 
 import contextlib
-import json
+import warnings
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, NamedTuple
+from functools import lru_cache
 
 import torch
 
-from wint3r_ros.errors import CheckpointError, ConfigError
+from wint3r_ros.errors import ConfigError
 
-__all__ = ["PRECISIONS", "resolve_device", "resolve_precision", "autocast", "prepare_model",
-           "maybe_compile", "load_reconstruction_model", "LoadedModel", "confidence_threshold_for",
-           "DEFAULT_CONFIDENCE_THRESHOLD"]
+__all__ = ["PRECISIONS", "PRECISION_CHOICES", "resolve_device", "resolve_precision",
+           "cpu_bf16_native", "autocast", "prepare_model", "maybe_compile", "quantize_int8",
+           "TRANSFORMER_BLOCKS"]
 
-# Depth below this model confidence is left out when neither the user nor the checkpoint's card
-# says otherwise (confidence = 1 + exp(logit) >= 1, so any threshold <= 1 keeps every pixel).
-DEFAULT_CONFIDENCE_THRESHOLD = 1.5
-
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# The autocast dtype of each precision (int8 runs its quantised linears without autocast).
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+# The module lists holding the transformer blocks (what bf16/int8 and torch.compile act on).
+TRANSFORMER_BLOCKS = ("enc_blocks", "dec_blocks", "dec_blocks_state")
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
@@ -46,117 +55,127 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     raise ConfigError(f"device={spec!r}: expected auto, cpu, cuda or cuda:N")
 
 
+@lru_cache(maxsize=1)
+def cpu_bf16_native() -> bool:
+    """True when this CPU computes bfloat16 matmuls natively (AVX512-BF16 or AMX-BF16)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    try:
+        if any(getattr(torch.cpu, name)() for name in probes if hasattr(torch.cpu, name)):
+            return True
+    except RuntimeError:  # pragma: no cover - a torch build without the probes
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")),
+                         [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _int8_engine() -> str | None:
+    """The quantised-kernel engine for dynamic int8 linears on this CPU, or None."""
+    engines = torch.backends.quantized.supported_engines
+    return next((e for e in ("x86", "fbgemm", "onednn") if e in engines), None)
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """Validate `precision`; on the CPU every precision runs as fp32 (returned as 'fp32')."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision={precision!r}: expected one of {sorted(PRECISIONS)}")
-    if device.type != "cuda":
-        return "fp32"
-    if precision == "bf16" and not torch.cuda.is_bf16_supported():
-        raise ConfigError(f"precision=bf16: {torch.cuda.get_device_name(device)} has no bfloat16")
+    """The precision that runs on `device` for the requested one (`auto` resolved); a precision
+    the device cannot run is a ConfigError that says what to use instead."""
+    if precision not in PRECISION_CHOICES:
+        raise ConfigError(f"precision={precision!r}: expected one of {list(PRECISION_CHOICES)}")
+    device = torch.device(device)
+    if device.type == "cuda":
+        bf16_ok = torch.cuda.is_bf16_supported()
+        if precision == "auto":
+            return "bf16" if bf16_ok else "fp16"
+        if precision == "bf16" and not bf16_ok:
+            raise ConfigError(f"precision=bf16: {torch.cuda.get_device_name(device)} has no "
+                              "bfloat16; use fp16 or fp32")
+        if precision == "int8":
+            raise ConfigError("precision=int8 runs on the CPU only (dynamic quantisation); on "
+                              "CUDA use bf16 or fp16")
+        return precision
+    if device.type != "cpu":
+        if precision in ("auto", "fp32"):
+            return "fp32"
+        raise ConfigError(f"precision={precision!r} on device {device}: only fp32 is supported")
+    if precision == "auto":
+        return "bf16" if cpu_bf16_native() else "fp32"
+    if precision == "fp16":
+        native = "natively" if cpu_bf16_native() else "slowly: no AVX512-BF16/AMX here"
+        raise ConfigError(f"precision=fp16 is not supported on the CPU; use bf16 (runs {native}) "
+                          "or fp32")
+    if precision == "int8" and _int8_engine() is None:
+        raise ConfigError(f"precision=int8: this torch build (torch {torch.__version__}) has no "
+                          "quantised CPU engine; use bf16 or fp32")
     return precision
 
 
 @contextlib.contextmanager
 def autocast(device: torch.device | str, precision: str) -> Iterator[None]:
-    """Autocast for `precision` on CUDA; 'fp32' (or any CPU device) disables autocast inside."""
+    """Autocast for `precision` on `device` (bf16 on CPU and CUDA, fp16 on CUDA); 'fp32' and
+    'int8' disable autocast inside (the heads use it to stay float32 in every precision)."""
     device = torch.device(device)
-    if device.type == "cuda" and precision != "fp32":
-        with torch.autocast("cuda", dtype=PRECISIONS[precision]):
-            yield
-    elif device.type == "cuda":
-        with torch.autocast("cuda", enabled=False):
+    dtype = PRECISIONS.get(precision)
+    if device.type not in ("cuda", "cpu"):
+        yield
+    elif dtype is None or dtype == torch.float32:
+        with torch.autocast(device.type, enabled=False):
             yield
     else:
-        yield
+        with torch.autocast(device.type, dtype=dtype):
+            yield
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Replace the linear layers of the transformer blocks (not the heads) by dynamically
+    quantised int8 ones: weights int8 per output channel, activations quantised per call.
+
+    Irreversible: the model's state_dict changes; load a fresh model for another precision.
+    """
+    engine = _int8_engine()
+    if engine is None:
+        raise ConfigError("precision=int8: no quantised CPU engine in this torch build")
+    torch.backends.quantized.engine = engine
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notice
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        for name in TRANSFORMER_BLOCKS:
+            quantize_dynamic(getattr(model, name), {torch.nn.Linear: per_channel_dynamic_qconfig},
+                             dtype=torch.qint8, inplace=True)
+    return model
 
 
 def prepare_model(model: torch.nn.Module, device: str | torch.device = "auto",
                   precision: str = "fp32") -> torch.nn.Module:
-    """Move `model` to `device`, set its precision, put it in eval mode; returns it."""
+    """Move `model` to `device`, set its precision (`auto` resolved, int8 quantised), put it in
+    eval mode; returns it. `model.precision` says what runs."""
     dev = resolve_device(device)
+    resolved = resolve_precision(precision, dev)
+    if getattr(model, "precision", "fp32") == "int8" and resolved != "int8":
+        raise ConfigError(f"precision={precision!r}: this model was quantised to int8; load it "
+                          "again for another precision")
     model.to(dev)
-    model.precision = resolve_precision(precision, dev)
+    if resolved == "int8" and getattr(model, "precision", "fp32") != "int8":
+        quantize_int8(model.eval())
+    model.precision = resolved
     if hasattr(model, "rope"):
         model.rope.clear()
     return model.eval()
 
 
 def maybe_compile(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
-    """torch.compile the encoder and decoder blocks on CUDA when `enabled` (off by default).
+    """torch.compile each transformer block (encoder, both decoders) when `enabled`.
 
-    Compilation takes minutes the first time and for each new resolution; numbers stay within
-    float tolerance. On the CPU this is a no-op (the gain there does not pay for the wait).
+    Off by default: compilation takes seconds to minutes at the first window and again for each
+    new resolution (inductor; on the CPU it needs a C compiler); numbers stay within float
+    tolerance. docs/MODEL.md has the measured gain per device.
     """
     if not enabled:
         return model
-    device = next(model.parameters()).device
-    if device.type != "cuda":
-        return model
-    for name in ("enc_blocks", "dec_blocks", "dec_blocks_state"):
+    for name in TRANSFORMER_BLOCKS:
         for block in getattr(model, name):
             block.compile(dynamic=False)
     return model
-
-
-class LoadedModel(NamedTuple):
-    """What `load_reconstruction_model` gives: the model, its input long side (card or preset),
-    a description for logs, and the confidence threshold its card recommends (or the default)."""
-
-    model: Any
-    input_long_side: int
-    description: str
-    confidence_threshold: float
-
-
-def confidence_threshold_for(requested: float, loaded: LoadedModel | None) -> float:
-    """The threshold to use: `requested` when > 0, else the checkpoint's recommendation."""
-    if requested > 0:
-        return float(requested)
-    return loaded.confidence_threshold if loaded is not None else DEFAULT_CONFIDENCE_THRESHOLD
-
-
-def load_reconstruction_model(checkpoint: str, preset: str, device: str, precision: str,
-                              log: Any = None) -> LoadedModel:
-    """Load the model for the nodes and process-bag. Empty ``checkpoint`` with preset tiny: the
-    package's tiny weights, or random weights with a loud warning when the package has none. A
-    card (``<checkpoint>.json`` beside the weights) gives the input size and the confidence
-    threshold the checkpoint was validated with."""
-    from wint3r_ros.model.checkpoint import load_model
-    from wint3r_ros.model.config import WinT3RConfig
-    from wint3r_ros.model.network import WinT3R
-    from wint3r_ros.weights import TINY_CHECKPOINT
-
-    config = WinT3RConfig.preset(preset)
-    default_side = 512 if preset == "official" else 128
-    path = Path(checkpoint).expanduser() if checkpoint else None
-    if path is None and preset == "official":
-        raise ConfigError("model_preset official needs checkpoint:=<path to the published WinT3R "
-                          "weights> (docs/MODEL.md says where to get them)")
-    if path is None and TINY_CHECKPOINT.is_file():
-        path = TINY_CHECKPOINT
-    if path is None:
-        torch.manual_seed(0)
-        model = prepare_model(WinT3R(config).init_weights(seed=0), device, precision)
-        if log is not None:
-            log("NO CHECKPOINT: the package has no trained tiny weights "
-                f"({TINY_CHECKPOINT} is missing) and checkpoint is empty; running a RANDOMLY "
-                "INITIALISED tiny model. Poses and depth are MEANINGLESS. Set checkpoint:=<file>.")
-        return LoadedModel(model, default_side, "random tiny weights (outputs meaningless)",
-                           DEFAULT_CONFIDENCE_THRESHOLD)
-    if not path.is_file():
-        raise ConfigError(f"checkpoint {path} does not exist")
-    try:
-        model = load_model(path, config, device=device, precision=precision)
-    except CheckpointError as err:
-        raise ConfigError(f"checkpoint: {err}") from err
-    side, threshold = default_side, DEFAULT_CONFIDENCE_THRESHOLD
-    card = path.with_suffix(".json")
-    if card.is_file():
-        try:
-            data = json.loads(card.read_text())
-            side = int(data["input_long_side"])
-            threshold = float(data.get("confidence_threshold", threshold))
-        except (ValueError, KeyError, TypeError) as err:
-            raise ConfigError(f"checkpoint card {card}: no readable input_long_side") from err
-    return LoadedModel(model, side, str(path), threshold)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -26,8 +25,8 @@ from wint3r_ros.model.camera_head import TrunkKVCache
 from wint3r_ros.model.pose import relative_to_reference, world_from_cam_matrix
 from wint3r_ros.model.runtime import autocast
 
-if TYPE_CHECKING:  # pragma: no cover
-    from wint3r_ros.model.network import WinT3R
+# `model` below is a wint3r_ros.model.network.WinT3R (not imported: network imports this module)
+Network = torch.nn.Module
 
 __all__ = ["StreamState", "WindowOutput", "EncoderCache", "step", "check_images"]
 
@@ -206,7 +205,7 @@ def check_images(images: torch.Tensor, patch_size: int = 16, where: str = "image
         raise InputError(f"{where}: expected ImageNet-normalised floats, got dtype {images.dtype}")
 
 
-def _embed_with_cache(model: WinT3R, state: StreamState, images: torch.Tensor,
+def _embed_with_cache(model: Network, state: StreamState, images: torch.Tensor,
                       keys: Sequence[Hashable] | None) -> torch.Tensor:
     """[S, P, C] decoder-width tokens; frames whose key is cached are not encoded again."""
     grid = (images.shape[-2] // model.config.patch_size, images.shape[-1] // model.config.patch_size)
@@ -237,7 +236,7 @@ def _embed_with_cache(model: WinT3R, state: StreamState, images: torch.Tensor,
 
 
 @torch.inference_mode()
-def step(model: WinT3R, state: StreamState, images: torch.Tensor,
+def step(model: Network, state: StreamState, images: torch.Tensor,
          keys: Sequence[Hashable] | None = None, last: bool = False) -> WindowOutput:
     """Process one window of a stream.
 

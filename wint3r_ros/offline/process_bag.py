@@ -333,7 +333,7 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
         rgb_from_image,
         transforms_from_tf_message,
     )
-    from wint3r_ros.model.runtime import confidence_threshold_for, load_reconstruction_model
+    from wint3r_ros.model.loader import confidence_threshold_for, load_reconstruction_model
     from wint3r_ros.offline.make_bag import GROUND_TRUTH_TF_TOPIC, ground_truth_depth_topic
     from wint3r_ros.offline.report import MetricsAccumulator
 

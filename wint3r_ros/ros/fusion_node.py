@@ -42,7 +42,7 @@ from rclpy.node import Node
 
 from wint3r_ros.core import outputs
 from wint3r_ros.errors import CalibrationError, ConfigError, InputError, Wint3rError
-from wint3r_ros.model.runtime import confidence_threshold_for, load_reconstruction_model
+from wint3r_ros.model.loader import confidence_threshold_for, load_reconstruction_model
 from wint3r_ros.ros import convert, diagnostics, qos
 from wint3r_ros.ros.batch import WindowAssembler, decode_window_batch
 from wint3r_ros.ros.params import ParamSpec, declare_parameters, set_parameters_callback, validate
@@ -64,8 +64,9 @@ FUSION_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("model_preset", "tiny", "str", "Network configuration of the weights",
               choices=("tiny", "official")),
     ParamSpec("device", "auto", "str", "auto (CUDA when present), cpu, cuda or cuda:N"),
-    ParamSpec("precision", "fp32", "str", "Matmul precision on CUDA (the CPU runs fp32)",
-              choices=("fp32", "bf16", "fp16")),
+    ParamSpec("precision", "fp32", "str",
+              "Transformer matmul precision; auto: bf16 where the device has it (docs/MODEL.md)",
+              choices=("auto", "fp32", "bf16", "fp16", "int8")),
     ParamSpec("input_long_side", 0, "int",
               "Long side of the model input, px (multiple of 16); 0: the checkpoint's own",
               low=0, high=4096, rule=_multiple_of_16),
