@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 from wint3r_ros.train.trainer import TrainConfig, Trainer, config_hash
@@ -23,6 +24,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: config's)")
     parser.add_argument("--cache-dir", default=None, help="override data.cache_dir (rendered scenes)")
+    parser.add_argument("--clips-per-step", type=int, default=None,
+                        help="global batch: clips per optimizer step, split across torchrun's ranks "
+                             "(default: 1 per rank; train/distributed.py)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +41,12 @@ def run(args: argparse.Namespace) -> int:
     if args.cache_dir is not None:
         changes["data"] = dataclasses.replace(config.data, cache_dir=args.cache_dir)
     config = dataclasses.replace(config, **changes) if changes else config
-    trainer = Trainer(config, args.out)
+    if args.clips_per_step is not None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from wint3r_ros.train.distributed import DistributedTrainer
+
+        trainer: Trainer = DistributedTrainer(config, args.out, args.clips_per_step)
+    else:
+        trainer = Trainer(config, args.out)
     if args.resume is not None:
         trainer.resume(args.resume)
     log = trainer.run()
@@ -45,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
                "steps": trainer.step, "seconds": round(log["seconds"], 1),
                "model_config_hash": config_hash(trainer.model_config),
                "val": log["val"][-1]["model"] if log["val"] else None}
-    print(json.dumps(summary))
+    if getattr(trainer, "env", None) is None or trainer.env.main:
+        print(json.dumps(summary))
     return 0
