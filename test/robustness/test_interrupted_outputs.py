@@ -36,7 +36,10 @@ T0 = int(sys.argv[4])
 w = BagWriter(sys.argv[1], sys.argv[2], flush_every_s=0.5)
 for k in range(int(sys.argv[3])):
     t = T0 + k * 10**7
-    w.write("/a", m.image_from_array(np.full((4, 4), k % 256, np.uint8), "mono8", t, "a"), t)
+    # 192 KiB images: what follows the flush outgrows sqlite's page cache, which then writes
+    # uncommitted pages into the file (a hot journal beside it)
+    w.write("/a", m.image_from_array(np.full((256, 256, 3), k % 256, np.uint8), "rgb8", t, "a"),
+            t)
     if k == 4:
         time.sleep(0.6)    # the flush interval passes: the next write puts 0..5 on disk
 print("written", flush=True)
@@ -54,7 +57,7 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_a_killed_writer_leaves_every_flushed_message_recoverable(tmp_path, storage):
     bag = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(bag), storage, "8", str(T0)],
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(bag), storage, "40", str(T0)],
                             stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert proc.stdout.readline().strip() == "written"
@@ -62,18 +65,16 @@ def test_a_killed_writer_leaves_every_flushed_message_recoverable(tmp_path, stor
         proc.kill()
         proc.wait()
     assert "if that process is gone it was killed" in incomplete_reason(bag)
-    if storage == "mcap":
-        with pytest.raises(BagError, match=rf"bag {bag} is incomplete .*recover-bag {bag} "):
-            BagReader(bag)
-    else:   # sqlite3: the committed rows are readable in place
-        with BagReader(bag) as r:
-            assert r.incomplete and len(list(r.messages())) >= 6
+    # mcap: no summary; sqlite3: a hot journal (reading it in place, immutable as rosbags
+    # does, could mix in uncommitted pages)
+    with pytest.raises(BagError, match=rf"bag {bag} is incomplete .*recover-bag {bag} "):
+        BagReader(bag)
     stats = recover_bag(bag, tmp_path / "recovered")
     with BagReader(tmp_path / "recovered") as r:
         assert r.incomplete is None
         got = [int(x.msg.data[0]) for x in r.messages(["/a"])]
-    # messages 0..5 were flushed by the write after the pause; 6 and 7 may sit in memory
-    assert got[:6] == [0, 1, 2, 3, 4, 5] and got == list(range(len(got))) and len(got) <= 8
+    # messages 0..5 were flushed by the write after the pause; the others may sit in memory
+    assert got[:6] == [0, 1, 2, 3, 4, 5] and got == list(range(len(got))) and len(got) <= 40
     assert stats["messages"] == len(got) and stats["topics"] == {"/a": len(got)}
 
 

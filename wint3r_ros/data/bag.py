@@ -27,6 +27,7 @@ import shutil
 import signal
 import sqlite3
 import struct
+import tempfile
 import threading
 import time
 import zlib
@@ -61,6 +62,7 @@ TF_STATIC_TOPIC = "/tf_static"
 _INFINITE = (9223372036, 854775807)     # rmw's "infinite" duration, as ros2 bag writes it
 INCOMPLETE_MARKER = "INCOMPLETE"        # in a bag directory while it is written (see above)
 _MAX_LOG_TIME = 2**63 - 1
+_SQLITE_JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,6 +132,34 @@ def _storage_file(path: Path) -> Path | None:
     return files[0] if len(files) == 1 else None
 
 
+def _hot_journal(target: Path) -> Path | None:
+    """The rollback journal an interrupted sqlite3 writer left beside ``target``, if any."""
+    if target.suffix != ".db3" or not target.is_file():
+        return None
+    journal = target.with_name(target.name + "-journal")
+    try:
+        with journal.open("rb") as f:     # a hot journal starts with sqlite's magic number
+            return journal if f.read(8) == _SQLITE_JOURNAL_MAGIC else None
+    except OSError:
+        return None
+
+
+def _rolled_back_copy(db3: Path, workdir: Path) -> Path:
+    """A copy of ``db3`` with its hot journal rolled back by sqlite itself (readers open bags
+    immutable, which ignores the journal), holding exactly the committed rows."""
+    copy = workdir / db3.name
+    shutil.copyfile(db3, copy)
+    shutil.copyfile(db3.with_name(db3.name + "-journal"),
+                    copy.with_name(copy.name + "-journal"))
+    try:
+        with contextlib.closing(sqlite3.connect(copy)) as conn:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()   # rolls back
+    except sqlite3.Error as err:
+        raise BagError(f"{db3}: sqlite cannot roll back its journal: {brief(err)}") from err
+    copy.with_name(copy.name + "-journal").unlink(missing_ok=True)   # not hot after all
+    return copy
+
+
 def incomplete_reason(path: str | Path) -> str | None:
     """Why the bag at ``path`` is incomplete, or None when it was closed cleanly.
 
@@ -180,6 +210,11 @@ class BagReader:
             if target is None:
                 raise BagError(f"bag {self.path} has no metadata.yaml and no single .mcap/.db3 "
                                f"storage file: not a rosbag2")
+        if _hot_journal(target):
+            why = self.incomplete or "its writer stopped mid-transaction"
+            raise BagError(f"bag {self.path} is incomplete ({why}): its sqlite3 file has a hot "
+                           f"journal and reading it in place could mix in uncommitted data: "
+                           f"{_recover_hint(self.path)}")
         self._typestore = project_typestore()
         try:
             reader = AnyReader([target], default_typestore=self._typestore)
@@ -519,11 +554,17 @@ class BagWriter:
         try:
             self._writer.write(self._topics[topic].connection, t, data)
             self.counts[topic] += 1
-            if time.monotonic() - self._last_flush >= self.flush_every_s:
-                self.flush()
+            self.flush_if_due()
         except OSError as err:
             raise BagError(f"bag {self.path}: writing failed: {err.strerror or err}; the bag "
                            f"is incomplete") from err
+
+    def flush_if_due(self) -> None:
+        """`flush` when ``flush_every_s`` has passed since the last one (writes call this; a
+        recorder of sparse topics calls it between messages too)."""
+        if self._writer is not None and \
+                time.monotonic() - self._last_flush >= self.flush_every_s:
+            self.flush()
 
     def flush(self) -> None:
         """Put everything written so far on disk (mcap: close the chunk; sqlite3: commit)."""
@@ -771,6 +812,11 @@ def recover_bag(source: str | Path, out: str | Path, *,
         stats["end_ns"] = t if stats["end_ns"] is None else max(stats["end_ns"], t)
 
     target = source if (source / "metadata.yaml").exists() else files[0]
+    workdir = None
+    if _hot_journal(files[0]):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        workdir = tempfile.TemporaryDirectory(prefix=".recover-", dir=out.parent)
+        target = _rolled_back_copy(files[0], Path(workdir.name))
     try:
         reader: BagReader | None = BagReader(target)
     except BagError:
@@ -794,6 +840,8 @@ def recover_bag(source: str | Path, out: str | Path, *,
     finally:
         if reader is not None:
             reader.close()
+        if workdir is not None:
+            workdir.cleanup()
     if log is not None:
         for topic, why in stats["skipped"].items():
             log(f"recover-bag: {topic} not recovered: {why}")

@@ -109,6 +109,13 @@ class TopicRecorder:
                     self.counts[topic] += 1
         return write
 
+    def flush_if_due(self) -> None:
+        """Put what was recorded on disk if a second has passed (a killed recorder of sparse
+        topics then loses at most about a second, not everything since the last message)."""
+        with self._lock:
+            if self._writer is not None:
+                self._writer.flush_if_due()
+
     def close(self) -> None:
         """Finish the bag (metadata written); safe to call twice."""
         with self._lock:
@@ -157,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         next_poll = 0.0
         while rclpy.ok() and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
+            recorder.flush_if_due()
             if time.monotonic() >= next_poll and recorder.pending:
                 recorder.poll_graph()
                 next_poll = time.monotonic() + 0.5
