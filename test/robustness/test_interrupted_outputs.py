@@ -213,3 +213,38 @@ def test_make_bag_rerun_replaces_its_interrupted_output_but_not_a_complete_bag(t
         assert r.incomplete is None and "/a" not in r.topics
     assert main(["make-bag", str(out), "--frames", "2"]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+class _FullDisk:
+    """A file object whose writes fail with ENOSPC once ``full`` is set (a disk filling up)."""
+
+    def __init__(self, f):
+        self._f, self.full = f, False
+
+    def write(self, data):
+        if self.full:
+            import errno
+
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self._f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
+def test_a_full_disk_is_one_error_and_leaves_the_bag_marked_incomplete(tmp_path):
+    path = tmp_path / "full"
+    w = BagWriter(path, flush_every_s=0.0)
+    storage = w._writer.storage
+    storage.bio = disk = _FullDisk(storage.bio)
+    w.write("/a", m.header(T0, "f"), T0)
+    disk.full = True
+    with pytest.raises(BagError, match=r"writing failed: No space left on device; the bag is "
+                                       r"incomplete"):
+        w.write("/a", m.header(T0 + 1, "f"), T0 + 1)
+    with pytest.raises(BagError, match="closing failed"):
+        w.close()
+    assert incomplete_reason(path).startswith("closing failed")
+    disk.full = False
+    stats = recover_bag(path, tmp_path / "saved")     # what reached the disk before
+    assert stats["messages"] == 1
