@@ -114,6 +114,10 @@ def test_synchronizer_reports_a_constant_offset_near_the_slop():
     assert [(e.kind, e.stream) for e in events] == [("clock_warning", 2)]
     assert "+8.00 ms" in events[0].detail
     assert sync.stats.events["clock_warning"] == 1
+    sync.policy.slop = 0.03  # a live change of the slop (ros2 param set) moves the warning level
+    run(sync, [(c, s + 3 * 10**9, it) for c, s, it in arrivals])
+    assert sync.clock_report(2)["state"] == "ok"
+    assert [e.kind for e in sync.events()] == ["clock_ok"]
 
 
 def test_synchronizer_exact_policy_for_triggered_rigs():

@@ -332,6 +332,10 @@ class ApproximateTimePolicy:
         self._slop = ns_from_seconds(seconds)
 
     @property
+    def slop_ns(self) -> int:
+        return self._slop
+
+    @property
     def stream_timeout(self) -> float:
         return self._timeout / NS_PER_S
 

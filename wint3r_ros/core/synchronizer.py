@@ -291,7 +291,7 @@ class Synchronizer:
             diffs.sort()
             m = len(diffs)
             phase = diffs[m // 2] if m % 2 else (diffs[m // 2 - 1] + diffs[m // 2]) // 2
-            culprit = abs(phase) >= self.config.offset_warn_fraction * ns_from_seconds(self.config.slop)
+            culprit = abs(phase) >= self.config.offset_warn_fraction * self.policy.slop_ns
             if culprit and not self._phase_warned[i]:
                 self._phase_warned[i] = True
                 self._event_counts["clock_warning"] += 1
@@ -299,7 +299,7 @@ class Synchronizer:
                     "clock_warning", i, now,
                     f"camera '{self.camera_names[i]}' is in no synchronised set: its stamps are "
                     f"{phase / 1e6:+.1f} ms from the other cameras' (phase, modulo their frame "
-                    f"period; slop {self.config.slop * 1e3:.1f} ms). If that is its clock, add "
+                    f"period; slop {self.policy.slop * 1e3:.1f} ms). If that is its clock, add "
                     f"{-phase / NS_PER_S:+.4f} s to its time offset (time_offsets, or time_offset "
                     "in the rig file); else check its trigger and stamps"))
             self._phase[i] = phase
@@ -310,7 +310,7 @@ class Synchronizer:
         """With min_cameras > 0: a camera whose phase is off while most cameras agree is left
         out of the sets (the others go on, degraded) and taken back once its phase is within
         half the warning level again."""
-        limit = self.config.offset_warn_fraction * ns_from_seconds(self.config.slop)
+        limit = self.config.offset_warn_fraction * self.policy.slop_ns
         n = len(self.camera_names)
         excluded = set(self.policy.excluded_streams)
         off = []
@@ -350,7 +350,7 @@ class Synchronizer:
         c = self.config
         if c.sync_policy == "exact":
             return "ok"
-        slop = ns_from_seconds(c.slop)
+        slop = self.policy.slop_ns  # the live value (slop can change at run time)
         remaining = self._remaining_ns(camera, fit)
         drifting = fit.detected and abs(fit.drift or 0.0) >= c.drift_threshold
         # hysteresis: a warned camera is clear again only well inside the limits
@@ -370,5 +370,5 @@ class Synchronizer:
         if not warn:
             return f"camera '{name}': clock offset {offset_ms:+.2f} ms is within the slop again"
         return (f"camera '{name}': clock offset {offset_ms:+.2f} ms against the rig, drift "
-                f"{drift * 1e3:+.3f} ms/s, slop {self.config.slop * 1e3:.1f} ms: its sets will "
+                f"{drift * 1e3:+.3f} ms/s, slop {self.policy.slop * 1e3:.1f} ms: its sets will "
                 "stop matching; set time_offsets, enable auto_offset or check its clock/trigger")
