@@ -145,6 +145,7 @@ class Synchronizer:
         self.clock = ClockEstimator(n, c.clock_window)
         self._fits: list[ClockEstimate] = [self.clock.estimate(i) for i in range(n)]
         self._correction = [0] * n           # ns subtracted by auto_offset, last message
+        self._correction_at = [0] * n        # and that message's stamp
         self._auto = c.auto_offset
         self._refit_at: int | None = None
         self._warned = [False] * n
@@ -171,6 +172,7 @@ class Synchronizer:
             est = self._fits[camera].offset_at(stamp_ns, self.MAX_EXTRAPOLATION_NS) \
                 if type(stamp_ns) is int else 0
             self._correction[camera] = est
+            self._correction_at[camera] = stamp_ns
             offset -= est
         sets = self.policy.add(camera, stamp_ns, item, offset)
         if sets or self.policy.resets != self._resets:
@@ -341,8 +343,11 @@ class Synchronizer:
 
     def _remaining_ns(self, camera: int, fit: ClockEstimate) -> int:
         """The offset the policy still sees (after auto_offset's correction)."""
-        offset = fit.offset_ns or 0
-        return offset - self._correction[camera] if self.config.auto_offset else offset
+        if not self.config.auto_offset:
+            return fit.offset_ns or 0
+        # the fit and the correction at the same time (the fit may be newer than the message)
+        at = self._correction_at[camera]
+        return fit.offset_at(at, self.MAX_EXTRAPOLATION_NS) - self._correction[camera]
 
     def _state(self, camera: int, fit: ClockEstimate) -> str:
         if fit.offset_ns is None:
