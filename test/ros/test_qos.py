@@ -56,3 +56,47 @@ def test_silence_with_wrong_type_and_with_compatible_publishers():
     assert "as sensor_msgs/msg/CompressedImage, this node expects sensor_msgs/msg/Image" in text
     text = explain_silence("/cam0/image_raw", IMG, qos.SENSOR_DATA, [_pub(ReliabilityPolicy.RELIABLE)])
     assert "compatible QoS" in text and "ROS_DOMAIN_ID" in text
+
+
+class _Log:
+    def __init__(self):
+        self.lines = []
+
+    def warning(self, text):
+        self.lines.append(text)
+
+    info = warning
+
+
+def test_a_topic_that_stopped_gets_one_line_without_network_advice(rclpy_context):
+    import re
+    import time
+
+    import rclpy
+
+    node = rclpy.create_node("watchdog_test", context=rclpy_context)
+    log = _Log()
+    node.get_logger = lambda: log
+    try:
+        dog = qos.TopicWatchdog(node, timeout=0.1, period=3600.0, repeat=0.0)
+        dog.watch("/cam0/image_raw", IMG, qos.SENSOR_DATA)
+        dog.watch("/cam1/image_raw", IMG, qos.SENSOR_DATA)
+        dog.mark("/cam0/image_raw")              # cam0 delivered, cam1 never did
+        time.sleep(0.2)
+        for _ in range(3):
+            dog.check()
+        stopped = [t for t in log.lines if t.startswith("/cam0/image_raw")]
+        assert len(stopped) == 1                  # once, not every `repeat` seconds
+        assert re.fullmatch(r"/cam0/image_raw: no input for \d+ s; bag ended or cameras stopped\?",
+                            stopped[0])
+        assert "ROS_DOMAIN_ID" not in stopped[0] and dog.stopped == {"/cam0/image_raw"}
+        never = [t for t in log.lines if t.startswith("/cam1/image_raw")]
+        assert len(never) == 3 and "nothing received yet" in never[0]
+        assert "no publisher on /cam1/image_raw" in never[0]
+        dog.mark("/cam0/image_raw")
+        dog.check()
+        assert dog.stopped == set() and "/cam0/image_raw" not in dog.warnings
+        assert "/cam0/image_raw is delivering again" in log.lines
+        dog.destroy()
+    finally:
+        node.destroy_node()

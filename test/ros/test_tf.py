@@ -71,3 +71,48 @@ def test_broadcasters_publish_tf_and_a_latched_accumulated_tf_static(rclpy_conte
         ex.shutdown()
         node.destroy_node()
         listener.destroy_node()
+
+
+def test_static_tree_composes_chains_and_inverts_through_a_common_ancestor():
+    from wint3r_ros.ros.tf import StaticTransformTree
+
+    T_base_mount = g.se3(R=g.matrix_from_quat_xyzw([0, 0, np.sin(0.4), np.cos(0.4)]), t=[0.2, 0, 0.5])
+    T_mount_cam0 = g.se3(t=[0.0, 0.1, 0.0])
+    T_base_cam1 = g.se3(t=[0.0, -0.3, 0.2])
+    tree = StaticTransformTree()
+    tree.add("base_link", "mount", T_base_mount)
+    tree.add("mount", "cam0", T_mount_cam0)
+    tree.add("base_link", "cam1", T_base_cam1)
+    np.testing.assert_allclose(tree.lookup("base_link", "cam0"), T_base_mount @ T_mount_cam0)
+    np.testing.assert_allclose(tree.lookup("cam1", "cam0"),
+                               np.linalg.inv(T_base_cam1) @ T_base_mount @ T_mount_cam0, atol=1e-12)
+    np.testing.assert_allclose(tree.lookup("cam0", "cam0"), np.eye(4))
+    assert tree.lookup("base_link", "lidar") is None
+    tree.add("cam1", "base_link", np.eye(4))        # a loop never hangs a lookup
+    assert tree.lookup("odom", "cam0") is None
+
+
+def test_static_listener_reads_every_latched_publisher_and_counts_bad_transforms(rclpy_context, spin):
+    from wint3r_ros.ros.tf import StaticTransformListener
+
+    pubs = [rclpy.create_node(f"rsp{i}", context=rclpy_context) for i in range(2)]
+    node = rclpy.create_node("tf_static_reader", context=rclpy_context)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    for n in [*pubs, node]:
+        ex.add_node(n)
+    try:
+        StaticTransformBroadcaster(pubs[0]).send(_t("base_link", "cam0_optical_frame", 0.1))
+        StaticTransformBroadcaster(pubs[1]).send(_t("base_link", "cam1_optical_frame", 0.2))
+        bad = pubs[1].create_publisher(TFMessage, "/tf_static", qos.TF_STATIC)
+        listener = StaticTransformListener(node)
+        assert spin(ex, lambda: listener.lookup("base_link", "cam1_optical_frame") is not None
+                    and listener.lookup("base_link", "cam0_optical_frame") is not None, 10)
+        np.testing.assert_allclose(listener.lookup("cam0_optical_frame", "cam1_optical_frame")[:3, 3],
+                                   [0.1, 0, 0])
+        bad.publish(TFMessage(transforms=[_t("base_link", "base_link")]))
+        assert spin(ex, lambda: listener.rejected == 1, 10)
+        assert "parent and child frame are both 'base_link'" in listener.last_error
+    finally:
+        ex.shutdown()
+        for n in [*pubs, node]:
+            n.destroy_node()

@@ -25,8 +25,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from wint3r_ros.errors import ConfigError
 
 __all__ = ["SENSOR_DATA", "RELIABLE_INPUT", "BEST_AVAILABLE_INPUT", "OUTPUT", "WINDOWS", "TF",
-           "TF_STATIC", "LATCHED", "INPUT_QOS_NAMES", "input_qos", "describe", "PublisherInfo",
-           "explain_silence", "TopicWatchdog"]
+           "TF_STATIC", "TF_STATIC_LISTENER", "LATCHED", "INPUT_QOS_NAMES", "input_qos",
+           "describe", "PublisherInfo", "explain_silence", "TopicWatchdog"]
 
 SENSOR_DATA = qos_profile_sensor_data  # best effort, keep last 5, volatile
 RELIABLE_INPUT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
@@ -46,6 +46,10 @@ TF_STATIC = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                        reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LATCHED = TF_STATIC
+# tf2_ros's /tf_static subscription: depth 100 keeps every latched publisher's message until read
+TF_STATIC_LISTENER = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
+                                reliability=ReliabilityPolicy.RELIABLE,
+                                durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 INPUT_QOS_NAMES = ("sensor_data", "reliable", "best_available")
 
@@ -134,8 +138,10 @@ class TopicWatchdog:
 
     ``watch(topic, type_name, qos)`` registers a topic, ``mark(topic)`` is called by the
     subscription callback (cheap). Every ``period`` seconds of wall time, a topic silent for
-    ``timeout`` seconds gets one warning with `explain_silence`'s diagnosis, repeated every
-    ``repeat`` seconds while it stays silent; its recovery is logged once. ``clock_seen``
+    ``timeout`` seconds gets one warning: a topic that never delivered gets `explain_silence`'s
+    diagnosis (network, QoS, names), repeated every ``repeat`` seconds while it stays silent; a
+    topic that did deliver and stopped gets one line, once ("no input for N s; bag ended or
+    cameras stopped?") and is listed in ``stopped``. Its recovery is logged once. ``clock_seen``
     (optional) tells whether /clock has been received, for nodes with use_sim_time.
     """
 
@@ -152,6 +158,9 @@ class TopicWatchdog:
         self._topics: dict[str, dict[str, Any]] = {}
         self._start = time.monotonic()
         self.warnings: dict[str, str] = {}  # topic -> last diagnosis (for status/diagnostics)
+        # topics that delivered and then went quiet (a bag ended, cameras stopped): a WARN, not
+        # an ERROR, and no network advice
+        self.stopped: set[str] = set()
         self._timer = node.create_timer(period, self.check, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def watch(self, topic: str, type_name: str, profile: QoSProfile) -> None:
@@ -188,13 +197,22 @@ class TopicWatchdog:
                 if e["silent"]:
                     self._node.get_logger().info(f"{topic} is delivering again")
                     self.warnings.pop(topic, None)
+                    self.stopped.discard(topic)
                 e["silent"], e["warned"] = False, None
                 continue
             e["silent"] = True
+            name = resolve(topic) if resolve is not None else topic
+            if e["last"] is not None:   # it did deliver: the source stopped, said once
+                if e["warned"] is None:
+                    e["warned"] = now
+                    self.stopped.add(topic)
+                    self.warnings[topic] = text = (
+                        f"{name}: no input for {now - since:.0f} s; bag ended or cameras stopped?")
+                    self._node.get_logger().warning(text)
+                continue
             if e["warned"] is not None and now - e["warned"] < self.repeat:
                 continue
             e["warned"] = now
-            name = resolve(topic) if resolve is not None else topic
             try:
                 pubs = [PublisherInfo.from_endpoint(p)
                         for p in self._node.get_publishers_info_by_topic(name)]
@@ -207,8 +225,7 @@ class TopicWatchdog:
                 name, e["type"], e["qos"], pubs, qos_parameter=self._qos_parameter,
                 use_sim_time=use_sim, clock_seen=self._clock_seen() if self._clock_seen else True,
                 similar_topics=_similar(name, known))
-            what = "nothing received yet" if e["last"] is None else "no message"
-            text = f"{name}: {what} for {now - since:.1f} s. Likely cause: {reason}"
+            text = f"{name}: nothing received yet for {now - since:.1f} s. Likely cause: {reason}"
             self.warnings[topic] = text
             self._node.get_logger().warning(text)
 

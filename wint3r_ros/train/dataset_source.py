@@ -12,12 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
-from wint3r_ros.core.rig import quaternion_xyzw_from_rotation
 from wint3r_ros.data.datasets import DatasetSequence, open_dataset, parse_dataset_spec
+from wint3r_ros.data.map_files import tum_stamp, write_tum_trajectory
 from wint3r_ros.train.evaluate import Sequence
 
 __all__ = ["DatasetProtocol", "PROTOCOLS", "protocol_for", "dataset_sequences", "to_sequence",
@@ -95,23 +94,3 @@ def dataset_sequences(spec: str, protocol: DatasetProtocol | None = None) -> Ite
     protocol = protocol or PROTOCOLS[kind]
     for seq in open_dataset(spec):
         yield to_sequence(seq, protocol)
-
-
-def tum_stamp(ns: int) -> str:
-    """Integer ns as TUM's decimal seconds, exactly ('1305031102.175304000')."""
-    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
-
-
-def write_tum_trajectory(path: str | Path, stamps_ns: np.ndarray, world_from_cam: np.ndarray) -> int:
-    """``stamp tx ty tz qx qy qz qw`` lines (17 significant digits) for the finite poses; returns
-    how many were written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# timestamp tx ty tz qx qy qz qw (camera-to-world; wint3r-ros eval)"]
-    for ns, T in zip(np.asarray(stamps_ns).tolist(), np.asarray(world_from_cam, dtype=np.float64)):
-        if not np.isfinite(T).all():
-            continue
-        q = quaternion_xyzw_from_rotation(T[:3, :3])
-        lines.append(" ".join([tum_stamp(int(ns)), *(f"{v:.17g}" for v in (*T[:3, 3], *q))]))
-    path.write_text("\n".join(lines) + "\n")
-    return len(lines) - 1

@@ -1,0 +1,77 @@
+"""core.voxel_map: one point per voxel (running mean), the bound and its eviction rule, memory
+flat over a long run."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wint3r_ros.core.voxel_map import BYTES_PER_VOXEL, MapConfig, VoxelMap
+from wint3r_ros.errors import ConfigError
+
+
+def test_points_in_one_voxel_become_their_mean_with_the_newest_colour():
+    m = VoxelMap(MapConfig(voxel_size=1.0, max_points=10))
+    m.insert([[0.1, 0.1, 0.1], [0.3, 0.5, 0.9]], [[10, 10, 10], [20, 20, 20]])
+    m.insert([[0.2, 0.3, 0.2]], [[30, 30, 30]])
+    m.insert([[5.5, 0.5, 0.5]])
+    pts, cols = m.points()
+    assert len(m) == 2
+    np.testing.assert_allclose(pts[0], [0.2, 0.3, 0.4], atol=1e-6)
+    assert cols[0].tolist() == [30, 30, 30]
+    np.testing.assert_allclose(pts[1], [5.5, 0.5, 0.5])
+    assert cols[1].tolist() == [128, 128, 128]   # no colour given: grey
+
+
+def test_negative_coordinates_get_their_own_voxels():
+    m = VoxelMap(MapConfig(voxel_size=1.0, max_points=10))
+    m.insert([[-0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [-0.5, -0.5, -0.5], [-1.5, 0.5, 0.5]])
+    assert len(m) == 4
+
+
+def test_non_finite_and_far_points_are_refused_and_counted():
+    m = VoxelMap(MapConfig(voxel_size=0.05, max_points=10))
+    m.insert([[np.nan, 0, 0], [np.inf, 1, 1], [1e9, 0, 0], [1.0, 2.0, 3.0]])
+    assert len(m) == 1 and m.refused == 3
+    np.testing.assert_allclose(m.points()[0], [[1.0, 2.0, 3.0]])
+
+
+def test_over_the_bound_the_least_recently_seen_voxels_are_evicted():
+    m = VoxelMap(MapConfig(voxel_size=1.0, max_points=3))
+    m.insert([[0.5, 0.5, 0.5]])        # A, seen at 1
+    m.insert([[1.5, 0.5, 0.5]])        # B, seen at 2
+    m.insert([[2.5, 0.5, 0.5]])        # C, seen at 3
+    m.insert([[0.6, 0.6, 0.6]])        # A again: now the newest
+    m.insert([[3.5, 0.5, 0.5]])        # D: B (oldest) goes
+    xs = sorted(p[0] for p in m.points()[0])
+    np.testing.assert_allclose(xs, [0.55, 2.5, 3.5])
+    assert m.evicted == 1 and len(m) == 3
+
+
+def test_config_refuses_a_zero_voxel_and_a_zero_bound():
+    with pytest.raises(ConfigError, match="voxel_size"):
+        MapConfig(voxel_size=0.0)
+    with pytest.raises(ConfigError, match="max_points"):
+        MapConfig(max_points=0)
+
+
+def test_a_long_run_stays_under_its_bound_with_flat_memory_and_keeps_the_recent_area():
+    """600 windows of 1000 points each along a 600 m corridor: never more than
+    max_points voxels or max_bytes, and the last windows' area is all in the map."""
+    rng = np.random.default_rng(0)
+    cfg = MapConfig(voxel_size=0.1, max_points=5_000)
+    m = VoxelMap(cfg)
+    sizes = []
+    for step in range(600):
+        x0 = step * 1.0
+        pts = np.column_stack([x0 + rng.uniform(0, 3, 1000), rng.uniform(-2, 2, 1000),
+                               rng.uniform(0, 1, 1000)]).astype(np.float32)
+        m.insert(pts, rng.integers(0, 255, (1000, 3), dtype=np.uint8))
+        assert len(m) <= cfg.max_points
+        assert m.nbytes <= cfg.max_bytes
+        sizes.append(m.nbytes)
+    assert m.nbytes == cfg.max_points * BYTES_PER_VOXEL          # full, and no more
+    assert max(sizes[300:]) == min(sizes[300:])               # flat over the second half
+    pts, _ = m.points()
+    assert pts[:, 0].max() > 599.0                              # the newest area is kept
+    assert pts[:, 0].min() > 590.0                              # the oldest went first
+    assert m.evicted == m.stats()["evicted"] > 0
