@@ -1,8 +1,8 @@
-"""Bounded fault injection on the running nodes (about a minute): random parameter values and
-random signals at random moments. The outcome is always one of: the node refuses to start with
-one line naming the parameter (exit 2), or it runs and stops cleanly (exit 0); never a
-traceback, never a hang. Random bytes in bags are in test_bag_inputs.py, in YAML files in
-test_yaml_files.py and test_fuzz.py."""
+"""Bounded fault injection (about a minute): random parameter values and random signals at
+random moments on a running node, random bytes in checkpoints. A node either refuses to start
+with one line naming the parameter (exit 2) or runs and stops cleanly (exit 0), never a
+traceback or a hang; a checkpoint loads or is a CheckpointError. Random bytes in bags are in
+test_bag_inputs.py, in YAML files in test_yaml_files.py and test_fuzz.py."""
 from __future__ import annotations
 
 import random
@@ -108,3 +108,46 @@ def test_random_parameters_and_signals_give_exit_0_or_2_and_never_a_traceback(
     codes = {code for _, _, code in outcomes}
     print("\n".join(f"{p} {s} -> {c}" for p, s, c in outcomes))
     assert codes == {0, 2}, outcomes
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "pt"])
+def test_random_bytes_in_a_checkpoint_give_checkpoint_error_or_a_model(tmp_path, fmt):
+    """24 corruptions of the tiny checkpoint (bytes flipped in its header / pickle structure /
+    zip directory, cut, zeroed head): `load_model` returns a model or raises CheckpointError."""
+    import torch
+
+    from wint3r_ros.errors import CheckpointError
+    from wint3r_ros.model.checkpoint import load_model, save_checkpoint
+    from wint3r_ros.model.config import WinT3RConfig
+    from wint3r_ros.model.network import WinT3R
+
+    model = WinT3R(WinT3RConfig.tiny()).init_weights(seed=0)
+    src = tmp_path / f"tiny.{fmt}"
+    if fmt == "safetensors":
+        save_checkpoint(model, src)
+    else:
+        torch.save(model.state_dict(), src)
+    data = src.read_bytes()
+    rng = random.Random(f"ckpt-{fmt}")
+    outcomes = {"loaded": 0, "refused": 0}
+    bad = tmp_path / f"bad.{fmt}"
+    for _ in range(24):
+        d = bytearray(data)
+        mode = rng.choice(["head", "tail", "cut", "zero"])
+        if mode in ("head", "tail"):
+            for _ in range(rng.randint(1, 8)):
+                i = rng.randrange(65536) if mode == "head" else len(d) - 1 - rng.randrange(4096)
+                d[i] = rng.randrange(256)
+        elif mode == "cut":
+            d = d[:rng.randrange(len(d))]
+        else:
+            n = rng.randint(1, 512)
+            d[:n] = bytes(n)
+        bad.write_bytes(bytes(d))
+        try:
+            load_model(bad, config=None if fmt == "safetensors" else WinT3RConfig.tiny())
+            outcomes["loaded"] += 1
+        except CheckpointError as err:
+            assert str(bad) in str(err) and "\n" not in str(err)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] >= 8, outcomes
