@@ -42,9 +42,16 @@ def test_report_writes_json_pngs_and_a_ply_that_parse(bags):
     for key in ("ate", "rpe_trans", "abs_rel", "delta1"):
         assert math.isfinite(doc["metrics"][key]), key
     assert doc["frames_processed"] == 16 and doc["frames_dropped"] == 0
-    for key in ("trajectory_png", "depth_png"):
+    for key in ("trajectory_png", "depth_png", "scale_png"):
         with open(files[key], "rb") as f:
             assert f.read(8) == PNG_MAGIC
+    # random weights on a calibrated 2-camera rig: the scale state over time is recorded (never
+    # metric), and the depth figure has a row per camera and time (2 cameras x 2 times)
+    assert doc["scale_over_time"] and not any(s["metric"] for s in doc["scale_over_time"])
+    assert doc["metrics"]["scale"]["metric_sets_share"] == 0.0
+    from PIL import Image
+
+    assert Image.open(files["depth_png"]).size[1] >= 4 * 2.6 * 90 * 0.95
     declared, present = read_ply_vertex_count(files["cloud_ply"])
     assert declared == present == doc["cloud_points"] > 0
 
@@ -79,3 +86,30 @@ def test_metrics_accumulator_is_exact_on_a_scaled_copy_of_the_truth():
     assert s["ate"] < 1e-9 and s["rpe_trans"] < 1e-9 and s["rpe_rot_deg"] < 1e-6
     assert s["abs_rel"] < 1e-9 and s["delta1"] == 1.0
     assert not acc.add_depth(np.full((4, 5), np.nan), np.ones((4, 5)))
+
+
+def test_scale_summary_counts_metric_sets_and_scale_errors():
+    acc = MetricsAccumulator()
+    gt = np.full((4, 5), 2.0, np.float32)
+    for k in range(8):
+        for cam in ("cam0", "cam1"):
+            metric = k >= 3 and not (k == 6 and cam == "cam1")  # set 6 is half metric
+            assert acc.add_depth(gt * (1.04 if metric else 9.0), gt, metric, k, cam)
+    sc = acc.summary()["scale"]
+    assert sc["sets"] == 8 and sc["metric_sets_share"] == pytest.approx(4 / 8)
+    assert sc["metric_sets_share_after_2_windows"] == pytest.approx(1 / 2)  # sets 6 (half) and 7
+    assert sc["metric_frames"] == 9 and sc["scale_error_median"] == pytest.approx(0.04, rel=1e-5)
+
+
+def test_depth_figure_draws_missing_depth_in_grey_with_a_legend(tmp_path):
+    from PIL import Image
+
+    from wint3r_ros.offline.report import NO_DEPTH_COLOR, plot_depth
+
+    gt = np.linspace(1.0, 3.0, 48 * 64, dtype=np.float32).reshape(48, 64)
+    pred = gt.copy()
+    pred[:, :20] = np.nan  # e.g. below the confidence threshold
+    path = plot_depth([("cam1 t=0.0s", None, gt, pred, True)], tmp_path / "d.png")
+    pixels = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3)
+    grey = tuple(int(NO_DEPTH_COLOR[i:i + 2], 16) for i in (1, 3, 5))
+    assert (np.abs(pixels.astype(int) - grey).sum(1) <= 3).sum() > 500

@@ -109,7 +109,28 @@ def test_eval_command_writes_the_report_for_synthetic_scenes(random_checkpoint, 
     # the cameras like the rig: the scale fit is refused and nothing is scored as metric
     assert not any(q["metric"] for q in report["sequences"])
     assert "abs_rel_metric" not in s["model"]
-    assert json.loads(capsys.readouterr().out)["ratios"]["ate_vs_static"] > 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out)["ratios"]["ate_vs_static"] > 0
+    # the readable table: model vs every baseline with the ratio, one row per pair
+    table = [l.split() for l in printed.err.splitlines() if l.startswith(("ATE", "depth Abs Rel"))]
+    assert table[0][:3] == ["ATE", "(m,", "Sim3)"] and table[0][4] == "static"
+    assert float(table[0][-1]) == pytest.approx(s["ratios"]["ate_vs_static"], abs=0.006)
+
+
+def test_eval_command_on_the_held_out_rig_split_uses_each_scenes_rig(random_checkpoint, tmp_path,
+                                                                      capsys):
+    from wint3r_ros.train.dataset import DataConfig
+
+    out = tmp_path / "rig.json"
+    assert cli.main(["eval", "--checkpoint", str(random_checkpoint), "--data", "synthetic-rig:test",
+                     "--scenes", "1", "--frames", "4", "--input-long-side", "64", "--device", "cpu",
+                     "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    cameras = DataConfig(rig_family="random").rig_config(2000).num_cameras
+    assert cameras > 1 and report["summary"]["frames"] == 4 * cameras
+    scale = report["summary"]["metric_scale"]  # a calibrated rig: metric results reported apart
+    assert scale["sequences"] == 1 and scale["accepted_share"] == 0.0
+    assert "metric scale (1 calibrated rig sequences" in capsys.readouterr().err
 
 
 def test_eval_command_reads_a_recorded_bag_with_ground_truth(random_checkpoint, tmp_path):

@@ -8,12 +8,16 @@ nodes published the same way:
 - RPE (set to next set): translation RMSE after a least-squares scale fit, rotation RMSE in
   degrees;
 - depth Abs Rel and delta < 1.25 per frame after median scaling, averaged over frames (with a
-  metric rig also unscaled: ``abs_rel_metric``, ``delta1_metric``).
+  metric rig also unscaled, over the frames published in metres: ``abs_rel_metric``,
+  ``delta1_metric``);
+- the metric-scale state: which frames and sets came out in metres (from the status messages
+  over time), and each metric frame's scale error |median(depth / true depth) - 1|.
 
 `wint3r-ros report --input BAG --outputs OUT_BAG --out DIR` reads a make-bag recording (ground
 truth, images) and a bag of the nodes' outputs (``wint3r-ros record`` or ``process-bag``) and
-writes DIR/metrics.json, DIR/trajectory.png (estimate vs ground truth), DIR/depth.png (a few
-frames: image, ground truth, estimate, error) and DIR/cloud.ply (the accumulated point cloud).
+writes DIR/metrics.json, DIR/trajectory.png (estimate vs ground truth), DIR/depth.png (every
+camera at a few times: image, ground truth, estimate, error; grey = no depth), DIR/scale.png (the
+metric-scale state over time) and DIR/cloud.ply (the accumulated point cloud).
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from wint3r_ros.core.metrics import ate, depth_metrics, rpe
 from wint3r_ros.errors import BagError, InputError
 
 __all__ = ["MetricsAccumulator", "OutputsRead", "read_outputs", "read_ground_truth",
-           "plot_trajectory", "plot_depth", "write_ply", "read_ply_vertex_count",
+           "plot_trajectory", "plot_depth", "plot_scale", "write_ply", "read_ply_vertex_count",
            "write_report", "configure", "run"]
 
 
@@ -48,6 +52,8 @@ class MetricsAccumulator:
     ground_truth: list[np.ndarray] = field(default_factory=list)
     depth_rows: list[tuple[float, float]] = field(default_factory=list)
     metric_rows: list[tuple[float, float]] = field(default_factory=list)
+    # (stamp ns, camera, metric?, median(depth / true depth) or NaN) per scored depth frame
+    frames: list[tuple[int, str, bool, float]] = field(default_factory=list)
 
     def add_pose(self, stamp_ns: int, estimate: np.ndarray, ground_truth: np.ndarray) -> None:
         """One set: the estimated and true base poses [4, 4] (any fixed frames)."""
@@ -55,8 +61,10 @@ class MetricsAccumulator:
         self.estimate.append(np.asarray(estimate, np.float64))
         self.ground_truth.append(np.asarray(ground_truth, np.float64))
 
-    def add_depth(self, pred: np.ndarray, gt: np.ndarray, metric: bool = False) -> bool:
-        """One frame's depth [H, W] against ground truth; False when no pixel is valid."""
+    def add_depth(self, pred: np.ndarray, gt: np.ndarray, metric: bool = False,
+                  stamp_ns: int = 0, camera: str = "") -> bool:
+        """One frame's depth [H, W] against ground truth (metric: published in metres);
+        False when no pixel is valid."""
         if np.shape(pred) != np.shape(gt):
             raise InputError(f"depth {np.shape(pred)} and ground truth {np.shape(gt)} differ")
         try:
@@ -64,10 +72,32 @@ class MetricsAccumulator:
         except InputError:
             return False
         self.depth_rows.append((d.abs_rel, d.delta1))
+        ratio = math.nan
         if metric:
             m = depth_metrics(pred, gt, median_scale=False)
             self.metric_rows.append((m.abs_rel, m.delta1))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ok = np.isfinite(pred) & np.isfinite(gt) & (gt > 0) & (pred > 0)
+                ratio = float(np.median(pred[ok] / gt[ok]))
+        self.frames.append((int(stamp_ns), camera, bool(metric), ratio))
         return True
+
+    def scale_summary(self, skip_sets: int = 6) -> dict[str, Any]:
+        """Metric-scale state of the scored depth frames: the share of sets (all frames of a
+        stamp) in metres, overall and after the first `skip_sets` sets (two windows of 4 sets
+        overlapping by 2), and the median / mean scale error |median(depth / truth) - 1|."""
+        sets: dict[int, bool] = {}
+        for stamp, _cam, metric, _ratio in self.frames:
+            sets[stamp] = sets.get(stamp, True) and metric
+        flags = [sets[k] for k in sorted(sets)]
+        errors = [abs(r - 1.0) for *_, metric, r in self.frames if metric and math.isfinite(r)]
+        return {"sets": len(flags), "metric_sets_share": _finite_or_none(float(np.mean(flags)))
+                if flags else None,
+                "metric_sets_share_after_2_windows": _finite_or_none(float(np.mean(flags[skip_sets:])))
+                if len(flags) > skip_sets else None,
+                "metric_frames": len(errors),
+                "scale_error_median": _finite_or_none(float(np.median(errors))) if errors else None,
+                "scale_error_mean": _finite_or_none(float(np.mean(errors))) if errors else None}
 
     def aligned(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(stamps [P], estimated positions Sim(3)-aligned to the ground truth [P, 3], ground
@@ -105,6 +135,7 @@ class MetricsAccumulator:
             rows = np.asarray(self.metric_rows)
             out["abs_rel_metric"] = _finite_or_none(float(rows[:, 0].mean()))
             out["delta1_metric"] = _finite_or_none(float(rows[:, 1].mean()))
+        out["scale"] = self.scale_summary()
         return out
 
 
@@ -145,7 +176,8 @@ def read_ground_truth(bag: str | Path, rig: Any) -> GroundTruth:
 @dataclass
 class OutputsRead:
     """What a bag of the nodes' outputs holds: base poses in the world frame per stamp, depth
-    per (camera, stamp), the last status, and all cloud points (world frame)."""
+    per (camera, stamp), the last status, all cloud points (world frame), and the scale state
+    of every status message: (stamp ns, scale_is_metric, scale = metres per model unit)."""
 
     base: dict[int, np.ndarray]
     depth: dict[tuple[str, int], np.ndarray]
@@ -153,6 +185,15 @@ class OutputsRead:
     points: np.ndarray
     colors: np.ndarray
     metric: bool
+    statuses: list[tuple[int, bool, float]] = field(default_factory=list)
+
+    def metric_at(self, stamp_ns: int) -> bool:
+        """Was a frame of this stamp published in metres? The state of the first status at or
+        after it (the status of the window that published it); the last state otherwise."""
+        for stamp, metric, _scale in self.statuses:
+            if stamp >= stamp_ns:
+                return metric
+        return self.metric
 
 
 def read_outputs(bag: str | Path, camera_names: Sequence[str], namespace: str = "/fusion_node",
@@ -169,6 +210,7 @@ def read_outputs(bag: str | Path, camera_names: Sequence[str], namespace: str = 
     pts: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     status = None
+    statuses: list[tuple[int, bool, float]] = []
     with BagReader(bag) as reader:
         wanted = ["/tf", f"{ns}/cloud", f"{ns}/status", *depth_topics]
         topics = [t for t in wanted if t in reader.topics]
@@ -187,10 +229,14 @@ def read_outputs(bag: str | Path, camera_names: Sequence[str], namespace: str = 
                 cols.append(c if c is not None else np.full((len(p), 3), 200, np.uint8))
             else:
                 status = m.msg
+                stamp = m.msg.header.stamp
+                statuses.append((int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec),
+                                 bool(m.msg.scale_is_metric), float(m.msg.scale)))
     points = np.concatenate(pts) if pts else np.zeros((0, 3), np.float32)
     colors = np.concatenate(cols) if cols else np.zeros((0, 3), np.uint8)
     metric = bool(getattr(status, "scale_is_metric", False))
-    return OutputsRead(base, depth, status, points, colors, metric)
+    statuses.sort(key=lambda row: row[0])
+    return OutputsRead(base, depth, status, points, colors, metric, statuses)
 
 
 def _nearest(stamps: np.ndarray, stamp: int, tolerance_ns: int) -> int | None:
@@ -218,7 +264,7 @@ def score_outputs(outputs: OutputsRead, truth: GroundTruth,
         if s is not None:
             gt = truth.depth[(cam, s)]
             if gt.shape == pred.shape:
-                acc.add_depth(pred, gt, outputs.metric)
+                acc.add_depth(pred, gt, outputs.metric_at(stamp), stamp, cam)
     return acc
 
 
@@ -276,27 +322,37 @@ def _save(fig: Any, path: str | Path, title: str, dpi: int) -> Path:
     return path
 
 
-def plot_depth(rows: Sequence[tuple[str, np.ndarray | None, np.ndarray, np.ndarray]],
+NO_DEPTH_COLOR = "#9e9e9e"  # grey: pixels without depth (NaN) in the depth panels
+NO_DEPTH_LEGEND = ("grey = no depth (NaN): confidence below the threshold, invalid, or outside "
+                   "the model's crop")
+
+
+def plot_depth(rows: Sequence[tuple[str, np.ndarray | None, np.ndarray, np.ndarray, bool]],
                path: str | Path, title: str = "") -> Path | None:
-    """rows of (label, image [H, W, 3] or None, ground truth depth, estimated depth): one row per
-    frame with the image, ground truth, estimate (median-scaled to the ground truth) and the
-    relative error. None without rows."""
+    """rows of (label, image [H, W, 3] or None, ground truth depth, estimated depth, metric?):
+    one row per frame with the image, the ground truth, the estimate (in metres as published
+    when metric, else median-scaled to the ground truth) and the relative error. Pixels without
+    depth (NaN) are grey, with a legend saying why a pixel has none. None without rows."""
     if not rows:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(len(rows), 4, figsize=(13, 2.6 * len(rows)), squeeze=False)
-    for r, (label, image, gt, pred) in enumerate(rows):
+    import matplotlib.patches as mpatches
+
+    fig, axes = plt.subplots(len(rows), 4, figsize=(13, 2.6 * len(rows) + 0.5), squeeze=False)
+    for r, (label, image, gt, pred, metric) in enumerate(rows):
         ok = np.isfinite(gt) & np.isfinite(pred) & (gt > 0) & (pred > 0)
-        scale = float(np.median(gt[ok]) / np.median(pred[ok])) if ok.any() else 1.0
+        scale = 1.0 if metric else (float(np.median(gt[ok]) / np.median(pred[ok])) if ok.any() else 1.0)
         scaled = pred * scale
         lo, hi = (np.nanpercentile(gt, 2), np.nanpercentile(gt, 98)) if np.isfinite(gt).any() \
             else (0.0, 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = np.where(ok, np.abs(scaled - gt) / gt, np.nan)
+        missing = float(np.mean(~np.isfinite(pred)))
+        name = "estimate (m, as published)" if metric else f"estimate x {scale:.3g} (median-scaled)"
         panels = [(image, None, "image"), (gt, "viridis", "ground truth depth (m)"),
-                  (scaled, "viridis", f"estimate x {scale:.3g} (median-scaled)"),
+                  (scaled, "viridis", f"{name}, {missing:.0%} no depth"),
                   (rel, "magma", "abs rel error (0..0.5)")]
-        for c, (data, cmap, name) in enumerate(panels):
+        for c, (data, cmap, panel) in enumerate(panels):
             ax = axes[r, c]
             ax.axis("off")
             if data is None:
@@ -305,9 +361,54 @@ def plot_depth(rows: Sequence[tuple[str, np.ndarray | None, np.ndarray, np.ndarr
                 ax.imshow(data)
             else:
                 vmin, vmax = (0.0, 0.5) if cmap == "magma" else (lo, hi)
-                im = ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax)
+                colormap = plt.get_cmap(cmap).with_extremes(bad=NO_DEPTH_COLOR)
+                im = ax.imshow(np.ma.masked_invalid(data), cmap=colormap, vmin=vmin, vmax=vmax)
                 fig.colorbar(im, ax=ax, fraction=0.035)
-            ax.set_title(f"{label}: {name}" if c == 0 else name, fontsize=8)
+            ax.set_title(f"{label}: {panel}" if c == 0 else panel, fontsize=8)
+    fig.legend(handles=[mpatches.Patch(color=NO_DEPTH_COLOR, label=NO_DEPTH_LEGEND)],
+               loc="lower center", fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.4 / (2.6 * len(rows) + 0.5), 1, 1))
+    path = Path(path)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_scale(acc: MetricsAccumulator, statuses: Sequence[tuple[int, bool, float]],
+               path: str | Path, title: str = "", tolerance: float = 0.05) -> Path | None:
+    """The metric-scale state over time: whether the engine had a metric scale (each status
+    message), and each metric frame's depth / true depth ratio per camera with the +-tolerance
+    band. None when there is nothing to draw."""
+    if not statuses and not acc.frames:
+        return None
+    plt = _pyplot()
+    t0 = min([s for s, *_ in statuses] + [f[0] for f in acc.frames])
+    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(10, 5), sharex=True,
+                                   gridspec_kw={"height_ratios": [1, 2]})
+    if statuses:
+        t = [(s - t0) / 1e9 for s, *_ in statuses]
+        ax0.step(t, [int(m) for _, m, _ in statuses], where="post", color="tab:blue")
+    ax0.set_yticks([0, 1], ["relative", "metric"])
+    ax0.set_ylim(-0.2, 1.2)
+    ax0.set_title("scale state of the engine (status messages)", fontsize=9)
+    ax0.grid(alpha=0.3)
+    ax1.axhspan(1 - tolerance, 1 + tolerance, color="tab:green", alpha=0.15,
+                label=f"within {tolerance:.0%}")
+    ax1.axhline(1.0, color="k", lw=0.8)
+    cameras = sorted({cam for _, cam, metric, _ in acc.frames if metric})
+    for cam in cameras:
+        pts = [((s - t0) / 1e9, r) for s, c, metric, r in acc.frames if c == cam and metric]
+        ax1.plot(*zip(*pts), ".-", ms=3, lw=0.8, label=cam)
+    if not cameras:
+        ax1.text(0.5, 0.5, "no frame was published in metres", ha="center", va="center",
+                 transform=ax1.transAxes)
+    ax1.set_xlabel("time (s)")
+    ax1.set_ylabel("median(depth / true depth)")
+    ax1.set_title("scale of each frame published in metres (1 = exact)", fontsize=9)
+    ax1.legend(loc="best", fontsize=8)
+    ax1.grid(alpha=0.3)
     return _save(fig, path, title, dpi=90)
 
 
@@ -363,10 +464,11 @@ def _input_images(bag: str | Path, rig: Any, wanted: set[tuple[str, int]]
 
 def write_report(input_bag: str | Path, outputs_bag: str | Path, rig: Any, out_dir: str | Path,
                  *, namespace: str = "/fusion_node", world_frame: str = "odom",
-                 base_frame: str | None = None, depth_frames: int = 3, max_points: int = 200_000,
+                 base_frame: str | None = None, depth_frames: int = 2, max_points: int = 200_000,
                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write metrics.json, trajectory.png, depth.png and cloud.ply under ``out_dir``; returns
-    the metrics document (with the paths of what was written)."""
+    """Write metrics.json, trajectory.png, depth.png (every camera at `depth_frames` times),
+    scale.png and cloud.ply under ``out_dir``; returns the metrics document (with the paths of
+    what was written)."""
     from wint3r_ros.core.outputs import cap_points, voxel_downsample
 
     out_dir = Path(out_dir)
@@ -386,24 +488,29 @@ def write_report(input_bag: str | Path, outputs_bag: str | Path, rig: Any, out_d
         "depth_images": len(outputs.depth), "poses": len(outputs.base),
         "ground_truth": {"poses": len(truth.base), "depth_images": len(truth.depth)},
         "metric_scale": outputs.metric, "state": str(st.state) if st is not None else None,
+        "scale_over_time": [{"stamp_ns": s, "metric": m, "metres_per_unit": k}
+                            for s, m, k in outputs.statuses],
         **(extra or {})}
     files: dict[str, str | None] = {}
     title = extra.get("weights", "") if extra else ""
     tr = plot_trajectory(acc, out_dir / "trajectory.png", title=str(title))
     files["trajectory_png"] = str(tr) if tr else None
-    # depth comparison: camera 0 (or the first camera with output) at evenly spread stamps
+    # depth comparison: every camera at `depth_frames` evenly spread stamps
     keys = sorted(k for k in outputs.depth if k in truth.depth)
     chosen: list[tuple[str, int]] = []
-    if keys:
-        cam = keys[0][0]
-        own = [k for k in keys if k[0] == cam]
-        idx = np.linspace(0, len(own) - 1, min(depth_frames, len(own))).round().astype(int)
-        chosen = [own[i] for i in sorted(set(idx.tolist()))]
+    for cam in rig.camera_names:
+        own = sorted((k for k in keys if k[0] == cam), key=lambda k: k[1])
+        if own:
+            idx = np.linspace(0, len(own) - 1, min(depth_frames, len(own))).round().astype(int)
+            chosen += [own[i] for i in sorted(set(idx.tolist()))]
+    first = min((k[1] for k in keys), default=0)
     images = _input_images(input_bag, rig, set(chosen)) if chosen else {}
-    rows = [(f"{c} t={(s - keys[0][1]) / 1e9:.1f}s", images.get((c, s)), truth.depth[(c, s)],
-             outputs.depth[(c, s)]) for c, s in chosen]
+    rows = [(f"{c} t={(s - first) / 1e9:.1f}s", images.get((c, s)), truth.depth[(c, s)],
+             outputs.depth[(c, s)], outputs.metric_at(s)) for c, s in chosen]
     dp = plot_depth(rows, out_dir / "depth.png", title=str(title))
     files["depth_png"] = str(dp) if dp else None
+    sp = plot_scale(acc, outputs.statuses, out_dir / "scale.png", title=str(title))
+    files["scale_png"] = str(sp) if sp else None
     pts, cols = voxel_downsample(outputs.points, outputs.colors, 0.0)
     pts, cols = cap_points(pts, cols, max_points)
     files["cloud_ply"] = str(write_ply(out_dir / "cloud.ply", pts, cols))
@@ -447,7 +554,7 @@ def headline(doc: dict[str, Any], out_dir: str | Path) -> str:
     def f(x: Any, spec: str) -> str:
         return "n/a" if x is None else format(x, spec)
 
-    lines = [f"report: {out_dir}/ (metrics.json, trajectory.png, depth.png, cloud.ply)",
+    lines = [f"report: {out_dir}/ (metrics.json, trajectory.png, depth.png, scale.png, cloud.ply)",
              f"  frames processed {doc.get('frames_processed')}, dropped "
              f"{doc.get('frames_dropped')}; poses scored {m['poses']}, depth frames "
              f"{m['depth_frames']}",
@@ -458,4 +565,10 @@ def headline(doc: dict[str, Any], out_dir: str | Path) -> str:
     if m.get("abs_rel_metric") is not None:
         lines.append(f"  metric depth (no scaling) Abs Rel {f(m['abs_rel_metric'], '.3f')}, "
                      f"delta<1.25 {f(m['delta1_metric'], '.3f')}")
+    sc = m.get("scale")
+    if sc and sc["sets"]:
+        lines.append(f"  metric scale on {f(sc['metric_sets_share'], '.0%')} of sets "
+                     f"({f(sc['metric_sets_share_after_2_windows'], '.0%')} after the first two "
+                     f"windows), median scale error {f(sc['scale_error_median'], '.3f')} over "
+                     f"{sc['metric_frames']} metric frames")
     return "\n".join(lines)

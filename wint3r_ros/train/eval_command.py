@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import asdict
 from functools import partial
@@ -13,10 +14,10 @@ from typing import Any
 from wint3r_ros.core.window import WindowConfig
 from wint3r_ros.data.datasets import DATASETS
 from wint3r_ros.errors import ConfigError
-from wint3r_ros.train.dataset import DataConfig, parse_data_spec, split_seeds
+from wint3r_ros.train.dataset import DATA_KINDS, DataConfig, parse_data_spec, split_seeds
 from wint3r_ros.train.trainer import clean_json, config_hash
 
-__all__ = ["configure", "run", "PROTOCOL"]
+__all__ = ["configure", "run", "format_table", "PROTOCOL"]
 
 # The protocol's defaults (docs/EVALUATION.md): the rig, the windows and the sequence length.
 PROTOCOL = {"cameras": 1, "width": 128, "height": 96, "frames": 24, "window": 4, "overlap": 2}
@@ -26,7 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="weights (default: the shipped tiny checkpoint)")
     parser.add_argument("--data", default="synthetic:test",
-                        help="synthetic:test | synthetic:val | synthetic:train (default test), or "
+                        help="synthetic:SPLIT (1-camera rig, --cameras) | synthetic-rig:SPLIT (a random rig "
+                             "per scene) with SPLIT test | val | train (default synthetic:test), or "
                              "a dataset KIND:PATH (tum, bonn, 7scenes, scannet, kitti, kitti-depth; "
                              "docs/EVALUATION.md, Real datasets)")
     parser.add_argument("--bag", type=Path, default=None,
@@ -63,6 +65,44 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
+
+
+_ROWS = (("ate", "ATE (m, Sim3)", ("static_pose", "constant_velocity_pose")),
+         ("rpe_trans", "RPE trans (m)", ("static_pose", "constant_velocity_pose")),
+         ("rpe_rot_deg", "RPE rot (deg)", ("static_pose", "constant_velocity_pose")),
+         ("abs_rel", "depth Abs Rel (median-scaled)", ("constant_median_depth",)),
+         ("delta1", "delta < 1.25 (median-scaled)", ("constant_median_depth",)))
+_BASELINE_NAMES = {"static_pose": "static", "constant_velocity_pose": "const. velocity",
+                   "constant_median_depth": "const. depth"}
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The summary as a readable table: each metric, the model, every baseline and the ratio
+    model / baseline; then the metric-scale results (no median scaling) on their own."""
+    def num(x: Any, spec: str = ".4f") -> str:
+        return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+
+    model, baselines = summary["model"], summary["baselines"]
+    lines = [f"{'metric':<30} {'model':>9}  {'baseline':<16} {'value':>9} {'model/baseline':>15}"]
+    for key, label, names in _ROWS:
+        for i, name in enumerate(names):
+            value = baselines.get(name, {}).get(key)
+            ratio = (model.get(key) / value) if value and model.get(key) is not None \
+                and math.isfinite(value) and math.isfinite(model[key]) else None
+            lines.append(f"{label if i == 0 else '':<30} {num(model.get(key)) if i == 0 else '':>9}  "
+                         f"{_BASELINE_NAMES[name]:<16} {num(value):>9} {num(ratio, '.2f'):>15}")
+    lines.append(f"{'frames/s (engine)':<30} {num(model.get('frames_per_s'), '.1f'):>9}")
+    scale = summary.get("metric_scale")
+    if scale:
+        lines += ["", f"metric scale ({scale['sequences']} calibrated rig sequences; no median scaling):",
+                  f"  sets with an accepted scale      {num(scale['accepted_share'], '.1%')} "
+                  f"(after the first two windows {num(scale['accepted_share_after_2_windows'], '.1%')}; "
+                  f"{scale['sequences_with_scale']} of {scale['sequences']} sequences ever metric)",
+                  f"  scale error (median / mean)      {num(scale['scale_error_median'], '.3f')} / "
+                  f"{num(scale['scale_error_mean'], '.3f')} over {scale['metric_frames']} metric frames",
+                  f"  metric depth Abs Rel             {num(scale['abs_rel_metric'], '.4f')}",
+                  f"  ATE of metric frames (SE3, m)    {num(scale['ate_se3_metric'], '.4f')}"]
+    return "\n".join(lines)
 
 
 def _long_side(args: argparse.Namespace, checkpoint: Path) -> int:
@@ -131,16 +171,19 @@ def run(args: argparse.Namespace) -> int:
                         depth=f"median scaling per {chosen.depth_scaling}, depth capped at "
                               f"{chosen.max_depth} m")
     else:
-        _, split = parse_data_spec(args.data)
+        kind, split = parse_data_spec(args.data)
         frames = args.frames or PROTOCOL["frames"]
         seeds = split_seeds(split, args.scenes)
         data = DataConfig(num_cameras=args.cameras, width=PROTOCOL["width"],
                           height=PROTOCOL["height"], window_size=args.window,
                           window_overlap=args.overlap, windows_per_clip=1,
-                          frames_per_scene=max(frames, args.window), input_long_side=long_side)
+                          frames_per_scene=max(frames, args.window), input_long_side=long_side,
+                          rig_family=DATA_KINDS[kind])
         sequences = synthetic_sequences(seeds, frames, data)
         protocol.update(data=args.data, seeds=[seeds[0], seeds[-1]], frames=frames,
-                        cameras=args.cameras, image=f"{PROTOCOL['width']}x{PROTOCOL['height']}")
+                        cameras="one rig per scene (data.synthetic.RigFamily)"
+                        if data.rig_family == "random" else args.cameras,
+                        image=f"{PROTOCOL['width']}x{PROTOCOL['height']}")
 
     def progress(scores: dict[str, Any]) -> None:
         pose = scores.get("model_pose", {})
@@ -156,8 +199,9 @@ def run(args: argparse.Namespace) -> int:
     report = clean_json(report)
     s = report["summary"]
     m, b = s["model"], s["baselines"]
-    print(json.dumps({"model": m, "baselines": b, "ratios": s["ratios"], "targets": s["targets"]},
-                     indent=1))
+    print(json.dumps({"model": m, "baselines": b, "ratios": s["ratios"], "targets": s["targets"],
+                      "metric_scale": s.get("metric_scale")}, indent=1))
+    print(format_table(s), file=sys.stderr)  # stdout stays one JSON document
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))
