@@ -248,3 +248,26 @@ def test_a_full_disk_is_one_error_and_leaves_the_bag_marked_incomplete(tmp_path)
     disk.full = False
     stats = recover_bag(path, tmp_path / "saved")     # what reached the disk before
     assert stats["messages"] == 1
+
+
+def test_process_bag_stopped_with_sigterm_leaves_a_readable_output_marked_interrupted(tmp_path):
+    bag = _make_input(tmp_path, 60)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wint3r_ros.cli", "process-bag", str(bag), str(out),
+         "--no-progress", "--threads", "1", "--input-long-side", "64"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        _wait_for(lambda: (out / "INCOMPLETE").exists() or proc.poll() is not None)
+        time.sleep(random.Random("sigterm").uniform(0.5, 2.0))
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if proc.returncode == 0:
+        pytest.skip("process-bag finished before the signal")
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert incomplete_reason(out).startswith("interrupted; the bag holds ")
+    with BagReader(out) as r:                   # closed: readable in place
+        assert r.incomplete and sum(1 for _ in r.messages()) > 0
