@@ -2,7 +2,7 @@
 depth, clouds, odometry), optionally RViz.
 
     ros2 launch wint3r_ros rig.launch.py [rig_config:=...] [model_config:=...] [rig_file:=...] [checkpoint:=...]
-        [device:=auto|cpu|cuda] [use_sim_time:=true] [rviz:=true] [namespace:=rig]
+        [extrinsics_source:=rig_file|tf] [device:=auto|cpu|cuda] [use_sim_time:=true] [rviz:=true] [namespace:=rig]
 """
 from __future__ import annotations
 
@@ -24,9 +24,13 @@ def generate_launch_description() -> LaunchDescription:
                               description="sync_node parameters: cameras, topics, calibration, windows"),
         DeclareLaunchArgument("model_config", default_value=os.path.join(share, "config", "wint3r.yaml"),
                               description="fusion_node parameters: model, outputs, frames"),
-        DeclareLaunchArgument("rig_file",
-                              default_value=os.path.join(share, "config", "example_rig_calibration.yaml"),
-                              description="rig calibration YAML (intrinsics, extrinsics), read by both nodes"),
+        DeclareLaunchArgument("rig_file", default_value="",
+                              description="rig calibration YAML (intrinsics, extrinsics), read by both "
+                                          "nodes; empty: no calibration, depth in relative scale "
+                                          "(both nodes say so at start and in their status)"),
+        DeclareLaunchArgument("extrinsics_source", default_value="rig_file",
+                              description="rig_file, or tf: camera mountings from /tf_static "
+                                          "(robot_state_publisher and your URDF)"),
         DeclareLaunchArgument("checkpoint", default_value="",
                               description="model weights; empty = the package's tiny default"),
         DeclareLaunchArgument("device", default_value="auto", description="auto, cpu, cuda or cuda:N"),
@@ -51,7 +55,8 @@ def generate_launch_description() -> LaunchDescription:
             {"use_sim_time": use_sim_time,
              "checkpoint": LaunchConfiguration("checkpoint"),
              "device": LaunchConfiguration("device"),
-             "rig_file": LaunchConfiguration("rig_file")},
+             "rig_file": LaunchConfiguration("rig_file"),
+             "extrinsics_source": LaunchConfiguration("extrinsics_source")},
         ],
         # fusion_node reads the windows that sync_node publishes on ~/windows.
         remappings=[("~/windows", "sync_node/windows")],

@@ -75,3 +75,22 @@ def test_a_long_run_stays_under_its_bound_with_flat_memory_and_keeps_the_recent_
     assert pts[:, 0].max() > 599.0                              # the newest area is kept
     assert pts[:, 0].min() > 590.0                              # the oldest went first
     assert m.evicted == m.stats()["evicted"] > 0
+
+
+def test_run_map_keeps_the_newest_poses_and_counts_changes():
+    from wint3r_ros.core.voxel_map import RunMap
+
+    run = RunMap(MapConfig(voxel_size=1.0, max_points=10), max_poses=3)
+    for k in range(5):
+        T = np.eye(4)
+        T[0, 3] = k
+        run.add_pose(100 + k, T)
+    v = run.version
+    run.add_cloud(np.zeros((0, 3)), None)          # nothing new: no change
+    assert run.version == v
+    run.add_cloud(np.array([[0.5, 0.5, 0.5]]), None)
+    assert run.version == v + 1 and len(run.cloud) == 1
+    stamps, poses = run.trajectory()
+    assert stamps == [102, 103, 104] and poses[:, 0, 3].tolist() == [2.0, 3.0, 4.0]
+    run.clear()
+    assert len(run.cloud) == 0 and run.trajectory()[0] == []

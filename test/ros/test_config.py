@@ -76,7 +76,8 @@ def test_rviz_layout_shows_what_fusion_node_publishes():
     assert manager["Global Options"]["Fixed Frame"] == _params(CONFIG / "wint3r.yaml")["world_frame"]
     topics = {d["Topic"]["Value"] for d in manager["Displays"] if "Topic" in d}
     cams = _params(CONFIG / "rig.yaml")["camera_names"]
-    published = {"/fusion_node/cloud", "/fusion_node/path", "/fusion_node/odometry"} | \
+    published = {"/fusion_node/cloud", "/fusion_node/map_cloud", "/fusion_node/path",
+                 "/fusion_node/odometry"} | \
         {f"/fusion_node/{c}/depth" for c in cams}
     assert topics == published
     assert {d["Class"] for d in manager["Displays"]} >= {"rviz_default_plugins/TF",
@@ -90,10 +91,15 @@ def test_launch_file_declares_the_documented_arguments_and_uses_existing_files()
     declared = {node.args[0].value for node in ast.walk(tree)
                 if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument"}
     assert declared >= {"rig_config", "model_config", "checkpoint", "device", "use_sim_time", "rviz",
-                        "namespace", "rig_file"}
+                        "namespace", "rig_file", "extrinsics_source"}
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-    for name in ("rig.yaml", "wint3r.yaml", "example_rig_calibration.yaml", "wint3r.rviz"):
+    for name in ("rig.yaml", "wint3r.yaml", "wint3r.rviz"):
         assert name in strings and (CONFIG / name).is_file()
+    rig_file = next(node for node in ast.walk(tree) if isinstance(node, ast.Call)
+                    and getattr(node.func, "id", "") == "DeclareLaunchArgument"
+                    and node.args[0].value == "rig_file")
+    default = next(k.value.value for k in rig_file.keywords if k.arg == "default_value")
+    assert default == ""   # no invented calibration: without one, both nodes say depth is relative
     for exe in ("sync_node", "fusion_node"):
         assert exe in strings and (REPO / "scripts" / "nodes" / exe).is_file()
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from wint3r_ros.errors import ConfigError
 
-__all__ = ["MapConfig", "VoxelMap", "BYTES_PER_VOXEL"]
+__all__ = ["MapConfig", "VoxelMap", "RunMap", "BYTES_PER_VOXEL"]
 
 _BITS = 21
 _HALF = 1 << (_BITS - 1)
@@ -162,3 +162,35 @@ class VoxelMap:
                 "voxel_size": float(self.config.voxel_size), "bytes": self.nbytes,
                 "max_bytes": self.config.max_bytes, "evicted": self.evicted,
                 "refused": self.refused, "inserted": self.inserted}
+
+
+class RunMap:
+    """What ``save_map`` writes and ``~/map_cloud`` shows: the `VoxelMap` of the run's clouds and
+    the base trajectory (odometry frame), the newest ``max_poses`` poses (oldest dropped, so
+    memory stays flat: 136 bytes a pose)."""
+
+    def __init__(self, config: MapConfig | None = None, max_poses: int = 1_000_000) -> None:
+        from collections import deque
+
+        self.cloud = VoxelMap(config)
+        self._poses: deque = deque(maxlen=max(1, int(max_poses)))
+        self.version = 0   # bumped by every change (a publisher republishes only what changed)
+
+    def add_cloud(self, points: np.ndarray, colors: np.ndarray | None) -> None:
+        if len(points):
+            self.cloud.insert(points, colors)
+            self.version += 1
+
+    def add_pose(self, stamp_ns: int, odom_from_base: np.ndarray) -> None:
+        self._poses.append((int(stamp_ns), np.array(odom_from_base, np.float64)))
+
+    def clear(self) -> None:
+        self.cloud.clear()
+        self._poses.clear()
+        self.version += 1
+
+    def trajectory(self) -> tuple[list[int], np.ndarray]:
+        """(stamps_ns, odom_from_base [P, 4, 4]), oldest first."""
+        stamps = [s for s, _ in self._poses]
+        poses = np.stack([T for _, T in self._poses]) if self._poses else np.zeros((0, 4, 4))
+        return stamps, poses
