@@ -90,6 +90,8 @@ def test_an_exception_or_interrupt_leaves_a_valid_bag_marked_incomplete(tmp_path
         BagWriter(tmp_path / "stopped")           # record: never deletes a recording
     w = BagWriter(tmp_path / "stopped", replace_incomplete=True)   # process-bag: a rerun
     assert w.replaced.startswith("interrupted")
+    with pytest.raises(BagError, match=r"being written by process \d+, which is still running"):
+        BagWriter(tmp_path / "stopped", replace_incomplete=True)      # a writer at work (us)
     w.close()
     assert incomplete_reason(tmp_path / "stopped") is None
 

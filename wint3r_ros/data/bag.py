@@ -181,6 +181,22 @@ def incomplete_reason(path: str | Path) -> str | None:
     return None
 
 
+_OPEN_WRITERS: set[Path] = set()   # bags this process is writing (its own pid in markers)
+
+
+def _process_alive(pid: int) -> bool:
+    """Another process with this id runs (our own id in an old marker: a reused id)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:      # exists, owned by someone else
+        return True
+    return True
+
+
 def _recover_hint(path: Path) -> str:
     return (f"`wint3r-ros recover-bag {path} {path}.recovered` copies every message that "
             f"reached the disk into a new, complete bag")
@@ -475,13 +491,21 @@ class BagWriter:
                                f"{getattr(err, 'strerror', None) or brief(err, 200)}") from err
             raise
         self._writer = writer
+        _OPEN_WRITERS.add(self.path.resolve())
         self._last_flush = time.monotonic()
         self._topics: dict[str, _Topic] = {}
         self._deferred: list[tuple[str, Any]] = []
         self.counts: dict[str, int] = {}
 
     def _remove_incomplete(self, reason: str) -> None:
-        """Delete a bag directory an interrupted writer left behind (bag files only)."""
+        """Delete a bag directory an interrupted writer left behind (bag files only), unless
+        the process named in its marker is still running (it is still being written)."""
+        import re
+
+        found = re.match(r"being written by process (\d+) ", reason)
+        if self.path.resolve() in _OPEN_WRITERS or (found and _process_alive(int(found.group(1)))):
+            raise BagError(f"output bag {self.path} is being written by process "
+                           f"{found.group(1)}, which is still running")
         allowed = {".mcap", ".db3", ".yaml", ".tmp", ".db3-journal", ".db3-wal", ".db3-shm"}
         if not self.path.is_dir() or any(
                 p.is_dir() or (p.name != INCOMPLETE_MARKER and not any(
@@ -591,6 +615,7 @@ class BagWriter:
                 self.write(d_topic, d_msg, 0)
         finally:
             writer, self._writer = self._writer, None
+            _OPEN_WRITERS.discard(self.path.resolve())
         try:
             writer.close()
         except Exception as err:
