@@ -213,3 +213,24 @@ def test_synchronizer_degraded_rig_leaves_a_camera_out_of_phase_out_and_takes_it
     strict = Synchronizer(["a", "b", "c", "d"], SyncConfig(slop=0.01))
     frames = frames_of(run(strict, arr)[0])
     assert frames == list(range(60)) + list(range(210, 300))
+
+
+def test_synchronizer_cameras_at_different_rates_match_at_the_slowest_and_keep_their_clocks():
+    # cam0 at 30 Hz, cam1 and cam2 at 15 Hz (every other frame); cam2 drifts +1 ms/s
+    rng = random.Random(4)
+    arr = []
+    for k in range(30 * 20):
+        t = k * PERIOD
+        for i in range(3):
+            if i and k % 2:
+                continue
+            s = BASE + t + rng.randint(-MS // 2, MS // 2) + (int(0.001 * t) if i == 2 else 0)
+            arr.append((i, s, (i, k)))
+    arr.sort(key=lambda a: a[1])
+    sync = Synchronizer(["fast", "slow", "drifting"], SyncConfig(slop=0.01, auto_offset=True))
+    sets, _ = run(sync, arr)
+    assert frames_of(sets) == list(range(0, 600, 2))        # 15 Hz: the slowest camera's rate
+    assert sync.stats.streams[0].dropped["no_match"] == 299  # the fast camera's odd frames
+    fast, slow, drifting = (sync.clock_report(i) for i in range(3))
+    assert drifting["drift"] == pytest.approx(0.001, rel=0.1) and drifting["state"] == "drifting"
+    assert fast["state"] == slow["state"] == "ok"
