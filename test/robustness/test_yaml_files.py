@@ -135,3 +135,20 @@ def test_error_messages_never_carry_unbounded_values():
     assert len(brief(huge)) < 120 and len(brief("y" * 10**6)) < 120
     err = Wint3rError("value " + "z" * 10**6)
     assert len(str(err)) < 2100 and "message cut" in str(err)
+
+
+def test_every_yaml_read_of_the_package_goes_through_yaml_io():
+    """One reader: no module of the package, launch file or script parses YAML another way."""
+    import re
+
+    pattern = re.compile(r"yaml\.(safe_)?load\(|yaml\.(full_)?load_all\(|\bYAML\(|"
+                         r"yaml\.unsafe_load|yaml\.parse\(|yaml\.compose\(")
+    offenders = []
+    for folder in ("wint3r_ros", "launch", "scripts"):
+        for path in (REPO / folder).rglob("*.py"):
+            if path.name == "yaml_io.py":
+                continue
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if pattern.search(line) and not line.lstrip().startswith("#"):
+                    offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+    assert not offenders, offenders
