@@ -35,8 +35,7 @@ def test_soak_reports_a_memory_curve_and_keeps_every_buffer_bounded(tmp_path, ca
     m = r["buffer_max"]
     assert all(s["pool_entries"] <= s["pool_bound"] == 256 for s in r["curve"])
     assert r["curve"][-1]["pool_entries"] == r["curve"][-1]["model_pool_size"] == 256
-    assert r["engine_counters"]["frames_dropped"] == 0
-    assert m["pending_windows"] <= 1
+    assert r["engine_counters"]["frames_published"] == 160 * 3
     assert m["held_frames"] <= 2 * 3
     assert m["prep_cache"] <= window_frames and m["window_buffered"] <= window_frames
     assert m["sync_pending"] <= 10 * 3

@@ -70,8 +70,9 @@ def test_imported_kitti_stereo_bag_is_read_by_eval_bag_and_process_bag(tmp_path)
     model = WinT3R(WinT3RConfig.tiny()).init_weights(seed=0).eval()
     with torch.inference_mode():
         out = process_bag(result.bag, tmp_path / "outputs", load_rig(result.rig_path),
-                          ProcessConfig(confidence_threshold=1.0, progress=False, device="cpu"),
-                          model=model, input_long_side=64, log=lambda text: None)
+                          ProcessConfig(fusion={"confidence_threshold": 1.0, "device": "cpu",
+                                                "input_long_side": 64}, progress=False),
+                          model=model, log=lambda text: None)
     assert (out.sets, out.frames_out, out.frames_dropped) == (3, 6, 0)
 
 

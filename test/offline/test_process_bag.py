@@ -20,19 +20,14 @@ from wint3r_ros.errors import BagError, ConfigError
 from wint3r_ros.model.config import WinT3RConfig
 from wint3r_ros.model.network import WinT3R
 from wint3r_ros.offline.make_bag import MakeBagConfig, make_bag
-from wint3r_ros.offline.process_bag import (
-    ProcessConfig,
-    config_from_params,
-    load_params_file,
-    metrics_path_for,
-    process_bag,
-)
+from wint3r_ros.offline.process_bag import ProcessConfig, metrics_path_for, process_bag
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[2]
 FRAMES = 8
 CONFIG = MakeBagConfig(cameras=3, frames=FRAMES, scene=3, width=64, height=48)
-SETTINGS = ProcessConfig(confidence_threshold=1.0, progress=False, device="cpu")
+SETTINGS = ProcessConfig(fusion={"confidence_threshold": 1.0, "device": "cpu",
+                                  "input_long_side": 64}, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +44,7 @@ def recorded(tmp_path_factory):
 def processed(recorded, model, tmp_path_factory):
     out = tmp_path_factory.mktemp("pb_out") / "outputs"
     return process_bag(recorded.bag, out, recorded.rig, SETTINGS, model=model,
-                       input_long_side=64, log=lambda text: None)
+                       log=lambda text: None)
 
 
 def test_process_bag_writes_outputs_for_every_frame_stamped_with_the_source(processed, recorded):
@@ -111,10 +106,9 @@ def test_process_bag_takes_other_topics_from_flags_and_writes_sqlite3(recorded, 
         for x in r.messages(["/cam0/image_raw", "/cam1/image_raw", "/cam2/image_raw"]):
             w.write(x.topic.replace("/image_raw", "/color/image"), x.msg, x.log_time_ns)
     topics = ("/cam0/color/image", "/cam1/color/image", "/cam2/color/image")
-    cfg = ProcessConfig(topics=topics, storage="sqlite3", confidence_threshold=1.0,
-                        progress=False, device="cpu")
+    cfg = ProcessConfig(fusion=SETTINGS.fusion, topics=topics, storage="sqlite3", progress=False)
     res = process_bag(renamed, tmp_path / "out", recorded.rig, cfg, model=model,
-                      input_long_side=64, log=lambda text: None)
+                      log=lambda text: None)
     assert res.frames_out == FRAMES * CONFIG.cameras and res.metrics is None
     assert not metrics_path_for(tmp_path / "out").exists()
     assert next((tmp_path / "out").glob("*.db3"))
@@ -131,8 +125,7 @@ def test_a_truncated_input_bag_gives_a_clear_error(recorded, model, tmp_path):
     data = next(cut.glob("*.mcap"))
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
     with pytest.raises(BagError, match=f"bag {cut}.*(corrupt|truncated)"):
-        process_bag(cut, tmp_path / "out", recorded.rig, SETTINGS, model=model,
-                    input_long_side=64)
+        process_bag(cut, tmp_path / "out", recorded.rig, SETTINGS, model=model)
 
 
 def test_a_read_failure_part_way_leaves_a_valid_partial_output(model, tmp_path, monkeypatch):
@@ -151,8 +144,7 @@ def test_a_read_failure_part_way_leaves_a_valid_partial_output(model, tmp_path, 
     monkeypatch.setattr(BagReader, "messages", failing)
     out = tmp_path / "partial"
     with pytest.raises(BagError, match=r"truncated.*output bag .*partial is closed and holds"):
-        process_bag(made.bag, out, made.rig, SETTINGS, model=model, input_long_side=64,
-                    log=lambda text: None)
+        process_bag(made.bag, out, made.rig, SETTINGS, model=model, log=lambda text: None)
     monkeypatch.setattr(BagReader, "messages", real)
     with BagReader(out) as r:
         depth = r.message_count("/fusion_node/cam0/depth")
@@ -162,12 +154,13 @@ def test_a_read_failure_part_way_leaves_a_valid_partial_output(model, tmp_path, 
 
 
 def test_parameter_files_of_the_nodes_configure_process_bag():
-    cfg = config_from_params(load_params_file(REPO / "config" / "wint3r.yaml"))
-    assert (cfg.confidence_threshold, cfg.world_frame, cfg.cloud_voxel_size) == (0.0, "odom", 0.05)
-    cfg = config_from_params(load_params_file(REPO / "config" / "rig.yaml"), cfg)
-    assert (cfg.slop, cfg.window_length, cfg.window_overlap) == (0.02, 4, 2)
-    assert cfg.pose_covariance == (0.01,) * 6
+    from wint3r_ros.offline.process_config import settings_from_files
 
+    cfg = settings_from_files(REPO / "config" / "rig.yaml", REPO / "config" / "wint3r.yaml", {})
+    assert (cfg.fusion["confidence_threshold"], cfg.fusion["world_frame"],
+            cfg.fusion["cloud_voxel_size"]) == (0.0, "odom", 0.05)
+    assert (cfg.sync["slop"], cfg.sync["window_length"], cfg.sync["window_overlap"]) == (0.02, 4, 2)
+    assert cfg.fusion["pose_covariance"] == [0.01] * 6
 
 def test_process_bag_command_reports_a_missing_rig_in_one_line(tmp_path, capsys, recorded):
     assert cli.main(["process-bag", str(recorded.bag), str(tmp_path / "o"), "--rig",

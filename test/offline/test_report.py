@@ -27,8 +27,8 @@ def bags(tmp_path_factory):
                                                  height=48))
     model = WinT3R(WinT3RConfig.tiny()).init_weights(seed=0).eval()
     process_bag(made.bag, tmp / "outputs", made.rig,
-                ProcessConfig(confidence_threshold=0.0, progress=False, device="cpu"),
-                model=model, input_long_side=64, log=lambda text: None)
+                ProcessConfig(fusion={"device": "cpu", "input_long_side": 64}, progress=False),
+                model=model, log=lambda text: None)
     return made, tmp / "outputs", tmp
 
 

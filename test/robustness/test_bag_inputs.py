@@ -76,8 +76,8 @@ def test_unstamped_images_are_counted_as_zero_stamp_not_late(tmp_path, capsys):
     torch.set_num_threads(1)
     model = WinT3R(WinT3RConfig.tiny()).init_weights(seed=0).eval()
     result = process_bag(bag, tmp_path / "out", make_rig(), ProcessConfig(
-        progress=False, device="cpu", confidence_threshold=1.0), model=model,
-        input_long_side=64, log=lambda text: None)
+        fusion={"device": "cpu", "confidence_threshold": 1.0, "input_long_side": 64},
+        progress=False), model=model, log=lambda text: None)
     assert result.drops["zero_stamp"] == 6
     assert result.drops.get("sync_late", 0) == 0
     assert result.frames_out + result.frames_dropped == 30

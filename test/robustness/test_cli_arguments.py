@@ -40,7 +40,7 @@ CASES = [
     (lambda t: ["train", "--config", _bad_yaml(t), "--out", str(t / "run")], "'steps'"),
     (lambda t: ["make-bag", str(t / "bag"), "--cameras", "0"], "num_cameras"),
     (lambda t: ["process-bag", str(t / "in"), str(t / "out"), "--threads", "-1"],
-     "--threads / torch_threads must be >= 0"),
+     "--threads: torch_threads: -1 is out of range"),
 ]
 
 

@@ -17,9 +17,10 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test
 
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
+from wint3r_ros.core.pipeline.fusion import WindowAssembler  # noqa: E402
 from wint3r_ros.msg import WindowBatch  # noqa: E402
 from wint3r_ros.ros import convert as cv  # noqa: E402
-from wint3r_ros.ros.batch import WindowAssembler, decode_window_batch  # noqa: E402
+from wint3r_ros.ros.batch import decode_window_batch  # noqa: E402
 
 
 @st.composite

@@ -23,10 +23,11 @@ from fixtures.cameras import NAMES, make_rig, texture, write_rig  # noqa: E402
 from fixtures.graph import fusion_overrides, random_tiny_model, sync_overrides  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
+from wint3r_ros.core.pipeline.frontend import SyncFrontEnd, SyncSettings  # noqa: E402
+from wint3r_ros.core.synchronizer import SyncConfig  # noqa: E402
 from wint3r_ros.core.window import WindowConfig  # noqa: E402
 from wint3r_ros.ros import convert as cv  # noqa: E402
 from wint3r_ros.ros.batch import build_window_batch  # noqa: E402
-from wint3r_ros.ros.frontend import SyncFrontEnd, SyncSettings  # noqa: E402
 from wint3r_ros.ros.fusion_node import FusionNode  # noqa: E402
 from wint3r_ros.ros.sync_node import SyncNode  # noqa: E402
 
@@ -167,7 +168,7 @@ def test_unknown_parameter_names_are_reported_and_bad_values_refused(rclpy_conte
 
 def _batches(n_sets: int = 8, sizes=((64, 48),) * 3, transport: str = "raw", epoch: int = 0,
              t0: int = T0, infos=None):
-    front = SyncFrontEnd(list(NAMES), SyncSettings(slop=0.01, window=WindowConfig(4, 2)))
+    front = SyncFrontEnd(list(NAMES), SyncSettings(SyncConfig(slop=0.01), WindowConfig(4, 2)))
     out = []
     for k in range(n_sets):
         for c in range(3):

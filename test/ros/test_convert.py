@@ -141,7 +141,7 @@ def test_transform_odometry_and_path_carry_the_pose_exactly():
     cov = np.asarray(odom.pose.covariance).reshape(6, 6)
     np.testing.assert_allclose(np.diag(cov), [0.01, 0.02, 0.03, 0.001, 0.002, 0.003])
     assert odom.twist.twist.linear.x == 0.5 and odom.twist.twist.angular.z == pytest.approx(0.1)
-    path = cv.path_msg([(np.eye(4), 10), (T, 20)], "odom")
+    path = cv.path_msg([np.eye(4), T], [10, 20], "odom")
     poses, stamps = cv.poses_from_path(path)
     assert list(stamps) == [10, 20] and cv.ns_from_stamp(path.header.stamp) == 20
     np.testing.assert_allclose(poses[1], T, atol=1e-12)

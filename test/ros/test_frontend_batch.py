@@ -13,11 +13,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures.cameras import make_rig, texture  # noqa: E402
 
+from wint3r_ros.core.pipeline.frontend import SyncFrontEnd, SyncSettings  # noqa: E402
+from wint3r_ros.core.pipeline.fusion import WindowAssembler  # noqa: E402
+from wint3r_ros.core.synchronizer import SyncConfig  # noqa: E402
 from wint3r_ros.core.window import WindowConfig  # noqa: E402
 from wint3r_ros.errors import ConfigError, InputError  # noqa: E402
 from wint3r_ros.ros import convert  # noqa: E402
-from wint3r_ros.ros.batch import WindowAssembler, build_window_batch, decode_window_batch  # noqa: E402
-from wint3r_ros.ros.frontend import SyncFrontEnd, SyncSettings  # noqa: E402
+from wint3r_ros.ros.batch import build_window_batch, decode_window_batch  # noqa: E402
 
 NAMES = ["cam0", "cam1", "cam2"]
 T0 = 1_700_000_000_000_000_000
@@ -39,7 +41,7 @@ def _stream(front, sets, drop=(), start=T0, seed=0, period_ns=100_000_000):
 
 
 def test_front_end_cuts_windows_counts_drops_and_starts_an_epoch_on_a_jump_back():
-    front = SyncFrontEnd(NAMES, SyncSettings(slop=0.01, window=WindowConfig(4, 2)))
+    front = SyncFrontEnd(NAMES, SyncSettings(SyncConfig(slop=0.01), WindowConfig(4, 2)))
     wins, stamps = _stream(front, range(12), drop={(1, 4)})
     front.reject(2, "bad_encoding")
     assert [w.index for w in wins] == [0, 1, 2, 3] and {w.epoch for w in wins} == {0}
@@ -55,21 +57,24 @@ def test_front_end_cuts_windows_counts_drops_and_starts_an_epoch_on_a_jump_back(
     for c in cams.values():  # nothing disappears uncounted
         assert c["received"] == c["matched"] + sum(c["dropped"].values()) + \
             sum(c["rejected"].values()) + c["pending"]
-    # the bag loops: stamps jump back 1.2 s -> new epoch, window numbering restarts
+    # the bag loops: stamps jump back 1.2 s -> the old epoch's last set (in no window yet)
+    # gets a last window of its own, then a new epoch, window numbering restarts
     wins2, _ = _stream(front, range(8), start=T0 - 1_200_000_000, seed=1)
-    assert wins2 and {w.epoch for w in wins2} == {1} and wins2[0].index == 0
+    assert (wins2[0].epoch, wins2[0].index) == (0, 4)
+    assert wins2[0].window.set_indices[-1] == 10 and wins2[0].window.first_new_step == 3
+    assert len(wins2) > 1 and {w.epoch for w in wins2[1:]} == {1} and wins2[1].index == 0
     assert any(e.kind == "time_jump" for e in front.events())
     assert front.stats()["epoch"] == 1
 
 
 def test_front_end_refuses_more_min_cameras_than_cameras():
     with pytest.raises(ConfigError, match="min_cameras=4"):
-        SyncFrontEnd(NAMES, SyncSettings(min_cameras=4))
+        SyncFrontEnd(NAMES, SyncSettings(SyncConfig(min_cameras=4)))
 
 
 @pytest.mark.parametrize("transport", ["raw", "jpeg"])
 def test_window_batch_round_trip_into_engine_windows(transport):
-    front = SyncFrontEnd(NAMES, SyncSettings(slop=0.01, window=WindowConfig(4, 2)))
+    front = SyncFrontEnd(NAMES, SyncSettings(SyncConfig(slop=0.01), WindowConfig(4, 2)))
     wins, stamps = _stream(front, range(10))
     rig = make_rig(width=32, height=24)
     asm = WindowAssembler("time")
@@ -112,7 +117,7 @@ def test_window_batch_round_trip_into_engine_windows(transport):
 
 
 def test_inconsistent_window_batch_is_refused_with_the_reason():
-    front = SyncFrontEnd(NAMES, SyncSettings(slop=0.01))
+    front = SyncFrontEnd(NAMES, SyncSettings(SyncConfig(slop=0.01)))
     wins, _ = _stream(front, range(6))
     msg = build_window_batch(wins[0].window, index=0, epoch=0, overlap=2, base_frame="b",
                              frame_ids=["a", "b", "c"], camera_infos=[])

@@ -107,9 +107,9 @@ def test_held_frames_are_published_when_the_windows_stop_and_never_twice(
     node = FusionNode(context=rclpy_context, model=tiny_model,
                       parameter_overrides=fusion_overrides(rig, hold_timeout=0.5))
     published = []
-    real = node._publish_results
-    node._publish_results = lambda results, *a: (published.extend(
-        (r.set_index, r.camera_index) for r in results), real(results, *a))
+    real = node._publish
+    node._publish = lambda batch: (published.extend(
+        (f.set_index, f.camera_index) for f in batch.frames), real(batch))
 
     def wait_for(frames_out: int) -> dict:
         end = time.monotonic() + 30
@@ -229,6 +229,9 @@ def test_jpeg_windows_to_a_fusion_node_without_rig(rclpy_context, tmp_path):
         play(ex, cams, range(8))
         assert spin_until(ex, lambda: fusion.status_values()["windows"] >= 2, 30.0)
         assert spin_until(ex, lambda: len(rec.msgs["/fusion_node/cam1/camera_info"]) >= 4, 10.0)
+        # topics arrive in any order: wait for the camera transforms of the same 4 sets
+        assert spin_until(ex, lambda: sum(t.header.frame_id == "base_link" for m in rec.msgs["/tf"]
+                                          for t in m.transforms) >= 8, 10.0)
         batch = rec.msgs["/sync_node/windows"][0]
         assert not batch.images and len(batch.compressed_images) == 12
         assert batch.compressed_images[0].format == "rgb8; jpeg compressed bgr8"

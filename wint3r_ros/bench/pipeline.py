@@ -44,10 +44,9 @@ def bench_pipeline(cameras: int = 3, frames: int = 60, width: int = 128, height:
             cameras=cameras, frames=frames, scene=seed, storage=storage, width=width,
             height=height))
         for k in range(repeats):
-            cfg = ProcessConfig(storage=storage, device="cpu", progress=False,
-                                input_long_side=input_long_side)
+            cfg = ProcessConfig(fusion={"device": "cpu", "input_long_side": input_long_side},
+                                storage=storage, progress=False)
             res = process_bag(made.bag, Path(tmp) / f"out{k}", made.rig, cfg, model=model,
-                              input_long_side=input_long_side or None,
                               log=lambda text: None)
             total = res.timings["total"]
             phases = {k2: v for k2, v in res.timings.items() if k2 not in ("total", "load_model")}

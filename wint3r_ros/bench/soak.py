@@ -10,7 +10,7 @@ one synchronised set (one image per camera).
 Every `--sample-every` frames it records the process RSS (current, from /proc/self/statm; on
 the CPU torch allocates from the process heap, so RSS covers it), with `--tracemalloc` also
 Python's traced memory (slow), and the sizes of every bounded buffer: token pool entries, the
-model state's pool tokens, windows pending, frames held for merging, sync queue lengths, window
+model state's pool tokens, frames held for merging, sync queue lengths, window
 ring buffers and the engine's preprocessing cache. Output: one JSON document with the curve,
 RSS after the first `--reference` frames, the peak after it, RSS at the end and their ratios
 (target: end / reference <= 1.10), plus machine, versions and settings.
@@ -63,8 +63,7 @@ def _buffers(policy: Any, builder: Any, engine: Any) -> dict[str, Any]:
     state = engine._state
     pool_tokens = getattr(state, "pool_size", lambda: None)()
     return {"pool_entries": st["pool"]["size"], "pool_bound": st["pool"]["max_entries"],
-            "model_pool_size": pool_tokens, "pending_windows": st["pending_windows"],
-            "held_frames": st["held_frames"],
+            "model_pool_size": pool_tokens, "held_frames": st["held_frames"],
             "prep_cache": len(engine._prep_cache),
             "sync_pending": sum(s.pending for s in policy.stats.streams),
             "window_buffered": sum(builder.stats["buffered"].values())}
@@ -145,7 +144,7 @@ def bench_soak(frames: int = 10000, cameras: int = 3, width: int = 96, height: i
     after = [s for s in samples if s["frames"] >= ref["frames"]]
     peak_after = max(s["rss_mb"] for s in after)
     end = samples[-1]["rss_mb"]
-    bounded_keys = ("pool_entries", "pending_windows", "held_frames", "prep_cache",
+    bounded_keys = ("pool_entries", "held_frames", "prep_cache",
                     "sync_pending", "window_buffered")
     return {
         "frames": frames, "images": frames * cameras, "windows": windows,

@@ -34,6 +34,7 @@ from wint3r_ros.calib.consistency import (
 )
 from wint3r_ros.calib.detect import Detections, found
 from wint3r_ros.calib.frames import base_from_cam0, rebase
+from wint3r_ros.core.geometry import se3_inverse
 from wint3r_ros.core.rig import Camera, Rig
 from wint3r_ros.errors import CalibrationError
 
@@ -53,13 +54,6 @@ def rt_from_T(T: np.ndarray) -> np.ndarray:
     """[6] = (rotation vector, translation) from a 4x4 pose."""
     return np.concatenate([cv2.Rodrigues(np.asarray(T[:3, :3], dtype=np.float64))[0].ravel(),
                            T[:3, 3]])
-
-
-def _inv(T: np.ndarray) -> np.ndarray:
-    out = np.eye(4)
-    out[:3, :3] = T[:3, :3].T
-    out[:3, 3] = -T[:3, :3].T @ T[:3, 3]
-    return out
 
 
 def project(cam: Camera, rvec: np.ndarray, tvec: np.ndarray,
@@ -376,7 +370,7 @@ def _joint(cams: list[Camera], det: Detections, frames: Sequence[int], obj: np.n
         observations = []
         for f in multi:
             c0 = seen_by[f][0]
-            T_base_board[f] = _inv(T_cam_base[c0]) @ board_pose_pnp(cams[c0], det.corners[f][c0],
+            T_base_board[f] = se3_inverse(T_cam_base[c0]) @ board_pose_pnp(cams[c0], det.corners[f][c0],
                                                                      obj)
             observations += [(f, c, det.corners[f][c]) for c in seen_by[f]]
         if not observations:
@@ -464,7 +458,7 @@ def fit_rig(det: Detections, board: Board, frames: Sequence[int],
         used = used.replaced({(f, c): None for f, c, stage, _ in left_out
                               if stage == "extrinsics"})
     cams = [Camera(cm.name, cm.topic, cm.frame_id, cm.width, cm.height, cm.K,
-                   cm.distortion_model, cm.distortion_coefficients, _inv(T_cam_base[c]))
+                   cm.distortion_model, cm.distortion_coefficients, se3_inverse(T_cam_base[c]))
             for c, cm in enumerate(cams)]
     rig = Rig(options.rig_name, options.base_frame, cams)
     if options.cam0_mount is not None:

@@ -28,11 +28,9 @@ processed it is published with the pose from the later window (more pool context
 is published alone then, so no frame waits more than one window. "first" publishes every frame
 from the first window that sees it (lowest latency, no merging).
 
-Latency budget: windows wait in a bounded queue; when processing falls behind (more than
-`max_pending_windows` waiting, or a waiting window older than `latency_budget_s` of stream time
-behind the newest), whole windows are dropped oldest first and counted, never queued without
-bound. The engine is not thread-safe: a node calls `submit` and `next_window` under its lock
-and `run` outside it.
+The engine runs one window at a time, in the caller's thread (`process`); it keeps no queue:
+fusion_node bounds its own queue of windows (and drops stale ones), process-bag feeds windows as
+it reads them. Not thread-safe: one caller at a time (fusion_node's worker thread).
 """
 from __future__ import annotations
 
@@ -40,7 +38,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -50,6 +48,7 @@ from wint3r_ros.core.geometry import Similarity, orthonormalize, se3_inverse
 from wint3r_ros.core.token_pool import TokenPool
 from wint3r_ros.core.window import Frame, Window, WindowConfig
 from wint3r_ros.errors import ConfigError, InputError
+from wint3r_ros.model.loader import DEFAULT_CONFIDENCE_THRESHOLD
 from wint3r_ros.model.preprocess import CropMapping, preprocess
 
 __all__ = ["EngineConfig", "FrameResult", "ScaleFit", "ScaleSmoother", "StreamingReconstructor",
@@ -79,8 +78,7 @@ class EngineConfig:
     target_long_side: model input long side (512 published, smaller for the tiny model);
     conf_threshold: depth below this model confidence (>= 1) is NaN; merge: "overlap" or
     "first"; max_pool_entries / keyframe_every: token pool bound and keyframe spacing (None:
-    unbounded); latency_budget_s: largest stream-time lag of a waiting window (None: no limit);
-    max_pending_windows: waiting windows kept; scale_smoothing: weight of the old scale in the
+    unbounded); scale_smoothing: weight of the old scale in the
     log-space average (0: no smoothing); scale_outlier_ratio: estimates off the smoothed scale by
     more than this factor are rejected (3 in a row re-seed it); min_baseline_m: shortest
     baseline that makes a rig metric; max_scale_fit_residual: a time step's rig fit whose residual
@@ -90,12 +88,10 @@ class EngineConfig:
 
     window: WindowConfig = field(default_factory=WindowConfig)
     target_long_side: int = 512
-    conf_threshold: float = 3.0
+    conf_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
     merge: str = "overlap"
     max_pool_entries: int | None = 256
     keyframe_every: int = 4
-    latency_budget_s: float | None = None
-    max_pending_windows: int = 2
     scale_smoothing: float = 0.9
     scale_outlier_ratio: float = 1.5
     min_baseline_m: float = 0.02
@@ -113,9 +109,6 @@ class EngineConfig:
              "must be a positive multiple of 16")
         need(math.isfinite(self.conf_threshold), "conf_threshold", "must be finite")
         need(self.merge in MERGE_POLICIES, "merge", f"must be one of {MERGE_POLICIES}")
-        need(self.latency_budget_s is None or self.latency_budget_s >= 0, "latency_budget_s",
-             "must be >= 0 seconds or None")
-        need(self.max_pending_windows >= 1, "max_pending_windows", "must be >= 1")
         need(0.0 <= self.scale_smoothing < 1.0, "scale_smoothing", "must lie in [0, 1)")
         need(self.scale_outlier_ratio > 1.0, "scale_outlier_ratio", "must be > 1")
         need(self.min_baseline_m > 0, "min_baseline_m", "must be > 0 metres")
@@ -309,10 +302,8 @@ class StreamingReconstructor:
         params = list(model.parameters()) if hasattr(model, "parameters") else []
         self._device = params[0].device if params else torch.device("cpu")
         self._scale = ScaleSmoother(self.config.scale_smoothing, self.config.scale_outlier_ratio)
-        self._pending: deque[Window] = deque()
         self._newest_stamp: float | None = None
-        self.counters = {"windows_submitted": 0, "windows_processed": 0, "windows_dropped": 0,
-                         "frames_dropped": 0, "frames_published": 0, "frames_merged": 0,
+        self.counters = {"windows_processed": 0, "frames_published": 0, "frames_merged": 0,
                          "scale_estimates": 0, "scale_fits_rejected": 0, "resets": 0}
         self.last_window_seconds: float | None = None
         self._new_stream()
@@ -335,60 +326,36 @@ class StreamingReconstructor:
         out = self.flush()
         self._new_stream()
         self._scale.reset()
-        self._pending.clear()
         self._newest_stamp = None
         self.counters["resets"] += 1
         return out
 
-    # ------------------------------------------------------------------- queue and budget
-    def submit(self, window: Window, now: float | None = None) -> int:
-        """Queue a window; `now` is the newest stream time the caller has seen (default: the
-        window's stamp). Returns how many windows the latency budget dropped."""
+    def set_confidence_threshold(self, threshold: float) -> None:
+        """Change the confidence threshold for the frames published from now on."""
+        if threshold != self.config.conf_threshold:
+            self.config = replace(self.config, conf_threshold=float(threshold))
+
+    def process(self, window: Window) -> list[FrameResult]:
+        """Run the model on one window; return the frames it lets us publish, oldest first."""
         if tuple(window.camera_names) != tuple(self.camera_names):
             raise InputError(f"engine: window cameras {list(window.camera_names)} differ from "
                              f"the engine's {self.camera_names}")
-        self.counters["windows_submitted"] += 1
-        self._pending.append(window)
-        return self._apply_budget(now if now is not None else window.stamp)
-
-    def _apply_budget(self, now: float | None) -> int:
-        if now is not None:
-            self._newest_stamp = now if self._newest_stamp is None else max(self._newest_stamp, now)
-        dropped = 0
-        budget = self.config.latency_budget_s
-        while len(self._pending) > 1 and (
-                len(self._pending) > self.config.max_pending_windows
-                or (budget is not None and self._newest_stamp is not None
-                    and self._pending[0].stamp < self._newest_stamp - budget)):
-            old = self._pending.popleft()
-            dropped += 1
-            self.counters["windows_dropped"] += 1
-            self.counters["frames_dropped"] += len(old.new_frames)
-        return dropped
-
-    def next_window(self, now: float | None = None) -> Window | None:
-        """Pop the oldest waiting window after applying the latency budget (None if empty)."""
-        self._apply_budget(now)
-        return self._pending.popleft() if self._pending else None
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
-    def process(self, window: Window, now: float | None = None) -> list[FrameResult]:
-        """submit + process_pending: the offline path and the tests."""
-        self.submit(window, now)
-        return self.process_pending()
-
-    def process_pending(self, now: float | None = None) -> list[FrameResult]:
-        out: list[FrameResult] = []
-        while (w := self.next_window(now)) is not None:
-            out.extend(self.run(w))
-        return out
+        if not window.frames:
+            return []
+        t0 = time.perf_counter()
+        self._newest_stamp = window.stamp
+        images = self._prepare(window)
+        out = self.model.step(self._state, images, keys=window.keys)
+        self._track_pool(window)
+        preds = self._predictions(window, out)
+        results = self._release(window, preds)
+        self.counters["windows_processed"] += 1
+        self.last_window_seconds = time.perf_counter() - t0
+        return results
 
     def flush(self) -> list[FrameResult]:
-        """Process waiting windows and publish every held frame (end of stream)."""
-        out = self.process_pending()
+        """Publish every held frame (end of stream)."""
+        out: list[FrameResult] = []
         held = sorted(self._held.values(), key=lambda p: (p.frame.set_index, p.frame.camera_index))
         self._held.clear()
         out.extend(self._publish(p, merged=False) for p in held)
@@ -402,20 +369,6 @@ class StreamingReconstructor:
         return len(self._held)
 
     # --------------------------------------------------------------------------- inference
-    def run(self, window: Window) -> list[FrameResult]:
-        """Run the model on one window; return the frames it lets us publish, oldest first."""
-        if not window.frames:
-            return []
-        t0 = time.perf_counter()
-        images = self._prepare(window)
-        out = self.model.step(self._state, images, keys=window.keys)
-        self._track_pool(window)
-        preds = self._predictions(window, out)
-        results = self._release(window, preds)
-        self.counters["windows_processed"] += 1
-        self.last_window_seconds = time.perf_counter() - t0
-        return results
-
     def _prepare(self, window: Window) -> torch.Tensor:
         """[S, 3, Hc, Wc] model input in window order; each frame preprocessed once."""
         cache: dict[tuple[int, int], torch.Tensor] = {}
@@ -586,7 +539,6 @@ class StreamingReconstructor:
         views = self._pool.camera_views(tokens, now=self._newest_stamp)
         return {
             **self.counters,
-            "pending_windows": len(self._pending),
             "held_frames": len(self._held),
             "metric": self.metric,
             "metric_capable": self.metric_capable,

@@ -389,14 +389,18 @@ class BagReader:
     def messages_by_stamp(self, topics: Sequence[str] | None = None, *,
                           max_buffer: int | None = None,
                           max_delay_s: float = 1.0,
-                          max_buffer_bytes: int = 256 << 20) -> Iterator[BagMessage]:
+                          max_buffer_bytes: int = 256 << 20,
+                          jump_back_s: float | None = None) -> Iterator[BagMessage]:
         """Messages in header-stamp order (ties: log order), through a bounded buffer.
 
         A message is released once ``max_buffer`` messages wait behind it (default: 16 per
         topic), once the buffer holds more than ``max_buffer_bytes`` (256 MiB: sixteen 8000x6000
         images per topic would be GBs), or once the log time has moved ``max_delay_s`` past its
         stamp. A message that was logged later than that arrives late and is yielded anyway
-        (out of order); ``late_messages`` counts them.
+        (out of order); ``late_messages`` counts them. A stamp more than ``jump_back_s`` behind
+        the newest one read (a recording of a bag played in a loop, a clock reset) starts a new
+        timeline: the buffered messages of the old one are released first, so the two are never
+        mixed.
         """
         n_topics = len(topics) if topics is not None else max(1, len(self.topics))
         limit = max_buffer if max_buffer is not None else 16 * n_topics
@@ -420,7 +424,14 @@ class BagReader:
                 last = item.stamp_ns
             return item
 
+        jump = None if jump_back_s is None else int(jump_back_s * 1e9)
+        newest = None
         for m in self.messages(topics):
+            if jump is not None and newest is not None and m.stamp_ns < newest - jump:
+                while heap:          # the old timeline first, whole
+                    yield pop()
+                newest = last = None
+            newest = m.stamp_ns if newest is None else max(newest, m.stamp_ns)
             heapq.heappush(heap, (m.stamp_ns, next(counter), m))
             held += m.size
             while heap and (len(heap) > limit or held > max_buffer_bytes or

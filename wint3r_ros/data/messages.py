@@ -2,8 +2,9 @@
 
 `project_typestore()` is rosbags' Jazzy typestore plus the package's own messages
 (``wint3r_ros/msg/WindowBatch``, ``wint3r_ros/msg/ReconstructionStatus``), so bags carry their
-definitions the way ``ros2 bag record`` writes them. The builders here return rosbags message
-objects; the readers (`array_from_image`, `camera_from_camera_info`, `points_from_pointcloud2`,
+definitions the way ``ros2 bag record`` writes them. The builders are the project's one message
+builder (`wint3r_ros.data.builders`, re-exported here), returning rosbags message objects by
+default; the readers (`array_from_image`, `camera_from_camera_info`, `points_from_pointcloud2`,
 `transforms_from_tf_message`, ...) only read attributes, so they accept rclpy messages as well.
 
 Image encodings (``sensor_msgs/image_encodings``) read and written: mono8, 8UC1, rgb8, bgr8,
@@ -13,13 +14,25 @@ INPUT_ENCODINGS. A malformed message raises `InputError` naming its topic.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from wint3r_ros.core.geometry import pose_from_translation_quat, translation_quat_from_pose
+from wint3r_ros.core.geometry import pose_from_translation_quat
 from wint3r_ros.core.rig import DISTORTION_MODELS, Camera
+from wint3r_ros.data.builders import (
+    IMAGE_ENCODINGS,
+    camera_info_from_camera,
+    header,
+    image_from_array,
+    odometry,
+    path_msg,
+    pointcloud2_from_points,
+    pose_stamped,
+    tf_message,
+    time_msg,
+    transform_stamped,
+)
 from wint3r_ros.errors import CalibrationError, InputError, brief
 
 __all__ = [
@@ -90,16 +103,6 @@ string state
 """,
 }
 
-# encoding -> (dtype, channels)
-IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
-    "mono8": (np.dtype(np.uint8), 1), "8UC1": (np.dtype(np.uint8), 1),
-    "rgb8": (np.dtype(np.uint8), 3), "bgr8": (np.dtype(np.uint8), 3),
-    "8UC3": (np.dtype(np.uint8), 3),
-    "rgba8": (np.dtype(np.uint8), 4), "bgra8": (np.dtype(np.uint8), 4),
-    "8UC4": (np.dtype(np.uint8), 4),
-    "mono16": (np.dtype(np.uint16), 1), "16UC1": (np.dtype(np.uint16), 1),
-    "32FC1": (np.dtype(np.float32), 1),
-}
 
 # What a camera may send (the model's input): colour and grey. 16UC1 and 32FC1 are depth, the
 # 8UCn types name no channel order; they are refused as camera input (README, ROBUSTNESS.md).
@@ -144,18 +147,12 @@ def msg_class(msgtype: str) -> Any:
 
 def time_from_ns(ns: int) -> Any:
     """builtin_interfaces/Time for a stamp in nanoseconds (floor division, nanosec >= 0)."""
-    ns = int(ns)
-    return msg_class("builtin_interfaces/msg/Time")(sec=ns // _NS, nanosec=ns % _NS)
+    return time_msg(ns)
 
 
 def ns_from_time(stamp: Any) -> int:
     """Nanoseconds of a builtin_interfaces/Time (rosbags or rclpy)."""
     return int(stamp.sec) * _NS + int(stamp.nanosec)
-
-
-def header(stamp_ns: int, frame_id: str) -> Any:
-    """std_msgs/Header."""
-    return msg_class("std_msgs/msg/Header")(stamp=time_from_ns(stamp_ns), frame_id=frame_id)
 
 
 def stamp_ns_of(msg: Any) -> int:
@@ -169,35 +166,6 @@ def _where(topic: str) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Image
-
-
-def image_from_array(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str,
-                     topic: str = "") -> Any:
-    """sensor_msgs/Image from an array: [H, W] for one channel, [H, W, C] otherwise, with the
-    encoding's dtype (uint8, uint16 for mono16/16UC1, float32 for 32FC1); little-endian.
-    The message's data shares memory with a contiguous little-endian input array."""
-    if encoding not in IMAGE_ENCODINGS:
-        raise InputError(f"{_where(topic)}: unsupported image encoding {encoding!r} "
-                         f"(supported: {', '.join(IMAGE_ENCODINGS)})")
-    dtype, channels = IMAGE_ENCODINGS[encoding]
-    a = np.asarray(array)
-    want = "[H, W]" if channels == 1 else f"[H, W, {channels}]"
-    if a.ndim == 3 and channels == 1 and a.shape[2] == 1:
-        a = a[..., 0]
-    if (a.ndim != 2 if channels == 1 else (a.ndim != 3 or a.shape[2] != channels)):
-        raise InputError(f"{_where(topic)}: encoding {encoding} needs an array {want}, got shape "
-                         f"{a.shape}")
-    if a.dtype != dtype:
-        raise InputError(f"{_where(topic)}: encoding {encoding} needs dtype {dtype}, got "
-                         f"{a.dtype}")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise InputError(f"{_where(topic)}: empty image of shape {a.shape}")
-    a = np.ascontiguousarray(a, dtype=dtype.newbyteorder("<"))
-    height, width = a.shape[:2]
-    return msg_class("sensor_msgs/msg/Image")(
-        header=header(stamp_ns, frame_id), height=height, width=width, encoding=encoding,
-        is_bigendian=0, step=width * channels * dtype.itemsize,
-        data=a.view(np.uint8).reshape(-1))
 
 
 def check_image_layout(msg: Any, topic: str = "") -> tuple[np.ndarray, int, int, int, int]:
@@ -305,19 +273,6 @@ def rgb_from_image(msg: Any, topic: str = "") -> np.ndarray:
 # CameraInfo
 
 
-def camera_info_from_camera(camera: Camera, stamp_ns: int, frame_id: str | None = None) -> Any:
-    """sensor_msgs/CameraInfo for a calibrated camera (R = I, P = [K | 0], no binning/ROI)."""
-    info = camera.camera_info_dict()
-    roi = msg_class("sensor_msgs/msg/RegionOfInterest")(x_offset=0, y_offset=0, height=0,
-                                                        width=0, do_rectify=False)
-    return msg_class("sensor_msgs/msg/CameraInfo")(
-        header=header(stamp_ns, frame_id or camera.frame_id), height=camera.height,
-        width=camera.width, distortion_model=info["distortion_model"],
-        d=np.asarray(info["d"], np.float64), k=np.asarray(info["k"], np.float64),
-        r=np.asarray(info["r"], np.float64), p=np.asarray(info["p"], np.float64),
-        binning_x=0, binning_y=0, roi=roi)
-
-
 def camera_from_camera_info(msg: Any, *, name: str, topic: str, info_topic: str = "",
                             T_base_camera: np.ndarray | None = None,
                             frame_id: str | None = None) -> Camera:
@@ -362,36 +317,10 @@ def camera_from_camera_info(msg: Any, *, name: str, topic: str, info_topic: str 
 # Transforms, poses, odometry, path
 
 
-def _transform(T: np.ndarray) -> Any:
-    t, q = translation_quat_from_pose(np.asarray(T, dtype=np.float64))
-    return msg_class("geometry_msgs/msg/Transform")(
-        translation=msg_class("geometry_msgs/msg/Vector3")(x=t[0], y=t[1], z=t[2]),
-        rotation=msg_class("geometry_msgs/msg/Quaternion")(x=q[0], y=q[1], z=q[2], w=q[3]))
-
-
-def _pose(T: np.ndarray) -> Any:
-    t, q = translation_quat_from_pose(np.asarray(T, dtype=np.float64))
-    return msg_class("geometry_msgs/msg/Pose")(
-        position=msg_class("geometry_msgs/msg/Point")(x=t[0], y=t[1], z=t[2]),
-        orientation=msg_class("geometry_msgs/msg/Quaternion")(x=q[0], y=q[1], z=q[2], w=q[3]))
-
-
 def _matrix(position: Any, orientation: Any) -> np.ndarray:
     return pose_from_translation_quat(
         [position.x, position.y, position.z],
         [orientation.x, orientation.y, orientation.z, orientation.w])
-
-
-def transform_stamped(T_parent_child: np.ndarray, parent: str, child: str,
-                      stamp_ns: int) -> Any:
-    """geometry_msgs/TransformStamped: ``T_parent_child`` [4, 4] maps child points to parent."""
-    return msg_class("geometry_msgs/msg/TransformStamped")(
-        header=header(stamp_ns, parent), child_frame_id=child, transform=_transform(T_parent_child))
-
-
-def tf_message(transforms: Iterable[Any]) -> Any:
-    """tf2_msgs/TFMessage of TransformStamped messages."""
-    return msg_class("tf2_msgs/msg/TFMessage")(transforms=list(transforms))
 
 
 def transforms_from_tf_message(msg: Any) -> list[tuple[str, str, int, np.ndarray]]:
@@ -403,47 +332,9 @@ def transforms_from_tf_message(msg: Any) -> list[tuple[str, str, int, np.ndarray
     return out
 
 
-def pose_stamped(T_frame_body: np.ndarray, stamp_ns: int, frame_id: str) -> Any:
-    """geometry_msgs/PoseStamped of a pose [4, 4] in ``frame_id``."""
-    return msg_class("geometry_msgs/msg/PoseStamped")(header=header(stamp_ns, frame_id),
-                                                      pose=_pose(T_frame_body))
-
-
-def odometry(T_odom_body: np.ndarray, stamp_ns: int, frame_id: str, child_frame_id: str,
-             linear: Sequence[float] = (0.0, 0.0, 0.0),
-             angular: Sequence[float] = (0.0, 0.0, 0.0),
-             pose_covariance: np.ndarray | None = None,
-             twist_covariance: np.ndarray | None = None) -> Any:
-    """nav_msgs/Odometry: pose [4, 4] in ``frame_id``, twist (m/s, rad/s) in the child frame;
-    covariances [6, 6] (default zero: unknown)."""
-    Vector3 = msg_class("geometry_msgs/msg/Vector3")
-    pc = np.zeros(36) if pose_covariance is None else np.asarray(pose_covariance, np.float64)
-    tc = np.zeros(36) if twist_covariance is None else np.asarray(twist_covariance, np.float64)
-    return msg_class("nav_msgs/msg/Odometry")(
-        header=header(stamp_ns, frame_id), child_frame_id=child_frame_id,
-        pose=msg_class("geometry_msgs/msg/PoseWithCovariance")(
-            pose=_pose(T_odom_body), covariance=pc.reshape(36)),
-        twist=msg_class("geometry_msgs/msg/TwistWithCovariance")(
-            twist=msg_class("geometry_msgs/msg/Twist")(linear=Vector3(*map(float, linear)),
-                                                       angular=Vector3(*map(float, angular))),
-            covariance=tc.reshape(36)))
-
-
 def pose_from_odometry(msg: Any) -> np.ndarray:
     """Pose [4, 4] of an Odometry message (child frame in the header frame)."""
     return _matrix(msg.pose.pose.position, msg.pose.pose.orientation)
-
-
-def path_msg(poses: Sequence[np.ndarray] | np.ndarray, stamps_ns: Sequence[int],
-             frame_id: str, stamp_ns: int | None = None) -> Any:
-    """nav_msgs/Path of poses [P, 4, 4] with their stamps; header stamp = the last pose's."""
-    if len(poses) != len(stamps_ns):
-        raise InputError(f"path: {len(poses)} poses but {len(stamps_ns)} stamps")
-    if stamp_ns is None:
-        stamp_ns = int(stamps_ns[-1]) if len(stamps_ns) else 0
-    return msg_class("nav_msgs/msg/Path")(
-        header=header(stamp_ns, frame_id),
-        poses=[pose_stamped(T, s, frame_id) for T, s in zip(poses, stamps_ns)])
 
 
 def poses_from_path(msg: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -455,34 +346,6 @@ def poses_from_path(msg: Any) -> tuple[np.ndarray, np.ndarray]:
 
 # --------------------------------------------------------------------------------------------
 # PointCloud2 (x, y, z float32 [+ rgb packed as float32, the PCL convention])
-
-
-def pointcloud2_from_points(points: np.ndarray, stamp_ns: int, frame_id: str,
-                            colors: np.ndarray | None = None) -> Any:
-    """sensor_msgs/PointCloud2 (unorganised, dense) of points [N, 3] (metres) and optional
-    colours [N, 3] uint8 RGB, packed into an ``rgb`` float32 field as 0x00RRGGBB."""
-    pts = np.asarray(points, dtype=np.float32)
-    if pts.ndim != 2 or pts.shape[1] != 3:
-        raise InputError(f"point cloud: points must be [N, 3], got shape {pts.shape}")
-    n = len(pts)
-    PointField = msg_class("sensor_msgs/msg/PointField")
-    names = ["x", "y", "z"] + ([] if colors is None else ["rgb"])
-    fields = [PointField(name=nm, offset=4 * i, datatype=_POINTFIELD_FLOAT32, count=1)
-              for i, nm in enumerate(names)]
-    rec = np.zeros((n, len(names)), dtype=np.float32)
-    rec[:, :3] = pts
-    if colors is not None:
-        c = np.asarray(colors)
-        if c.shape != (n, 3) or c.dtype != np.uint8:
-            raise InputError(f"point cloud: colors must be uint8 [{n}, 3], got {c.dtype} "
-                             f"{c.shape}")
-        packed = (c[:, 0].astype(np.uint32) << 16) | (c[:, 1].astype(np.uint32) << 8) | c[:, 2]
-        rec[:, 3] = packed.view(np.float32)
-    step = 4 * len(names)
-    return msg_class("sensor_msgs/msg/PointCloud2")(
-        header=header(stamp_ns, frame_id), height=1, width=n, fields=fields,
-        is_bigendian=False, point_step=step, row_step=step * n,
-        data=rec.astype("<f4").view(np.uint8).reshape(-1), is_dense=bool(np.all(np.isfinite(pts))))
 
 
 def points_from_pointcloud2(msg: Any, topic: str = "") -> tuple[np.ndarray, np.ndarray | None]:

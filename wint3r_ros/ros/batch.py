@@ -1,30 +1,28 @@
 """`wint3r_ros/msg/WindowBatch`: built from a window of Image messages (sync side), and read
-back into a core `Window` of RGB arrays for the engine (fusion side).
+back into the pipeline's `WindowInput` of RGB arrays (fusion side).
 
 Layout (msg/WindowBatch.msg): L steps x N cameras, time-major (``images[t * N + c]``); a camera
 missing from a degraded set is an empty Image (0 x 0, stamp 0). ``overlap`` is the window
 schedule's overlap O (the fusion node's merge rule needs it from the first window on); which
-leading steps a window really shares with the previous one is found from the stamps
-(`WindowAssembler`), so a dropped window or a reset is handled without trusting counters.
+leading steps a window really shares with the previous one is found from the stamps (the fusion
+stage's `WindowAssembler`), so a dropped window or a reset is handled without trusting counters.
 Transport ``raw`` carries the incoming Image messages untouched (no copy); ``jpeg`` carries
 CompressedImages (for a fusion node on another machine).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from wint3r_ros.core.window import Frame, Window
+from wint3r_ros.core.pipeline.params import TRANSPORTS
+from wint3r_ros.core.pipeline.records import CameraInfoRecord, WindowInput
+from wint3r_ros.core.window import Window
 from wint3r_ros.errors import InputError
 from wint3r_ros.ros import convert
 
-__all__ = ["TRANSPORTS", "build_window_batch", "DecodedBatch", "decode_window_batch",
-           "WindowAssembler", "FrameItem"]
-
-TRANSPORTS = ("raw", "jpeg")
+__all__ = ["TRANSPORTS", "build_window_batch", "decode_window_batch"]
 
 
 def build_window_batch(window: Window, *, index: int, epoch: int, overlap: int, base_frame: str,
@@ -78,28 +76,12 @@ def build_window_batch(window: Window, *, index: int, epoch: int, overlap: int, 
     return batch
 
 
-@dataclass
-class DecodedBatch:
-    """A WindowBatch read back: stamps_ns[t][c] and images[t][c] (RGB [H, W, 3] uint8) with
-    None for a missing camera; camera_infos as sent (width 0: none)."""
-
-    window_index: int
-    epoch: int
-    overlap: int
-    camera_names: list[str]
-    frame_ids: list[str]
-    stamps_ns: list[list[int | None]]
-    images: list[list[np.ndarray | None]]
-    camera_infos: list[Any]
-    stamp_ns: int
-
-    @property
-    def num_steps(self) -> int:
-        return len(self.stamps_ns)
-
-
-def decode_window_batch(msg: Any, topic: str = "") -> DecodedBatch:
-    """Check a WindowBatch's consistency and decode its images; InputError says what is wrong."""
+def decode_window_batch(msg: Any, topic: str = "",
+                        on_bad_info: Callable[[str, InputError], Any] | None = None
+                        ) -> WindowInput:
+    """Check a WindowBatch's consistency and decode its images; InputError says what is wrong.
+    A camera_info with NaN or infinity is left out (None) and reported to
+    ``on_bad_info(camera, error)``; its camera's depth then goes without camera_info."""
     where = f"WindowBatch {msg.window_index} on {topic or 'its topic'}"
     n, L = int(msg.num_cameras), int(msg.num_steps)
     names, frames = list(msg.camera_names), list(msg.frame_ids)
@@ -138,61 +120,19 @@ def decode_window_batch(msg: Any, topic: str = "") -> DecodedBatch:
             raise InputError(f"{where}: step {t} has no image")
         stamps.append(srow)
         images.append(irow)
-    infos = list(msg.camera_infos) or [None] * n
-    return DecodedBatch(int(msg.window_index), int(msg.epoch), int(msg.overlap), names, frames,
-                        stamps, images, infos, convert.ns_from_stamp(msg.header.stamp))
+    infos = [_info_record(info, name, on_bad_info)
+             for name, info in zip(names, list(msg.camera_infos) or [None] * n)]
+    return WindowInput(int(msg.window_index), int(msg.epoch), int(msg.overlap), names, frames,
+                       stamps, images, infos, convert.ns_from_stamp(msg.header.stamp))
 
 
-@dataclass(frozen=True)
-class FrameItem:
-    """What a Frame of the engine's Window carries: the RGB image and the exact stamp."""
-
-    image: np.ndarray
-    stamp_ns: int
-
-
-class WindowAssembler:
-    """DecodedBatch -> core Window with stable set indices.
-
-    A step is the same synchronised set as a step of the previous window when its stamps are
-    equal; it then keeps that set's index, otherwise it gets the next one. ``first_new_step``
-    counts the leading steps shared with the previous window. ``order`` is the engine's image
-    order ("time" or "camera")."""
-
-    def __init__(self, order: str = "time") -> None:
-        self.order = order
-        self._prev: dict[tuple, int] = {}
-        self._next_set = 0
-        self._next_window = 0
-
-    def reset(self) -> None:
-        """Forget the previous window (after an engine reset); indices keep increasing."""
-        self._prev = {}
-
-    def assemble(self, batch: DecodedBatch) -> Window:
-        set_indices, first_new = [], 0
-        for t, row in enumerate(batch.stamps_ns):
-            key = tuple(row)
-            if key in self._prev:
-                set_indices.append(self._prev[key])
-                if first_new == t:
-                    first_new = t + 1
-            else:
-                set_indices.append(self._next_set)
-                self._next_set += 1
-        self._prev = {tuple(row): s for row, s in zip(batch.stamps_ns, set_indices)}
-        n, L = len(batch.camera_names), batch.num_steps
-        order = ([(t, c) for t in range(L) for c in range(n)] if self.order == "time"
-                 else [(t, c) for c in range(n) for t in range(L)])
-        frames = []
-        for t, c in order:
-            img, ns = batch.images[t][c], batch.stamps_ns[t][c]
-            if img is not None:
-                frames.append(Frame(t, batch.camera_names[c], c, ns / 1e9, FrameItem(img, ns),
-                                    set_indices[t]))
-        window = Window(self._next_window, tuple(batch.camera_names), self.order, tuple(frames),
-                        tuple(tuple(None if s is None else s / 1e9 for s in row)
-                              for row in batch.stamps_ns),
-                        tuple(set_indices), first_new)
-        self._next_window += 1
-        return window
+def _info_record(info: Any, camera: str, on_bad: Callable[[str, InputError], Any] | None
+                 ) -> CameraInfoRecord | None:
+    if info is None or int(info.width) == 0:
+        return None
+    try:
+        return convert.camera_info_record(info)
+    except InputError as err:
+        if on_bad is not None:
+            on_bad(camera, err)
+        return None

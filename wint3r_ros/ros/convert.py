@@ -2,9 +2,12 @@
 transforms, odometry, path and point clouds.
 
 cv_bridge breaks with NumPy 2 and is not installable without ROS; these conversions need only
-numpy (and OpenCV for JPEG). Readers that only read attributes are shared with the offline
-code in `wint3r_ros.data.messages` (they accept rclpy and rosbags messages alike); the builders
-here return rclpy messages. Malformed input raises `InputError` naming the topic.
+numpy (and OpenCV for JPEG). The builders are the project's one message builder
+(`wint3r_ros.data.builders`) with the `RCLPY` kit: the same field values as the messages
+process-bag writes into bags, as rclpy messages; here they also take a
+``builtin_interfaces/Time`` where the builders take integer nanoseconds. The readers are shared
+with the offline code (`wint3r_ros.data.messages`; they accept rclpy and rosbags messages alike).
+Malformed input raises `InputError` naming the topic.
 
 Stamps are exact: `ns_from_stamp` / `stamp_from_ns` round-trip every `builtin_interfaces/Time`
 through integer nanoseconds; float seconds (`seconds_from_stamp`) are for arithmetic only, never
@@ -12,19 +15,19 @@ converted back into a stamp.
 """
 from __future__ import annotations
 
-import array
-from collections.abc import Iterable, Sequence
+import importlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from wint3r_ros.core.geometry import translation_quat_from_pose
-from wint3r_ros.core.rig import Camera
+from wint3r_ros.core.pipeline.records import CameraInfoRecord
+from wint3r_ros.data import builders as _b
 from wint3r_ros.data import messages as _m
 from wint3r_ros.errors import InputError
 
 __all__ = [
-    "INPUT_ENCODINGS", "IMAGE_ENCODINGS", "check_camera_info",
+    "RCLPY", "INPUT_ENCODINGS", "IMAGE_ENCODINGS", "check_camera_info", "camera_info_record",
     "ns_from_stamp", "stamp_from_ns", "seconds_from_stamp", "as_stamp",
     "image_from_array", "array_from_image", "rgb_from_image", "check_image",
     "compressed_from_image", "rgb_from_compressed",
@@ -43,16 +46,23 @@ IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
 _NS = 1_000_000_000
 
 
+def _rclpy_class(msgtype: str) -> Any:
+    package, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.msg"), name)
+
+
+RCLPY = _b.MessageKit(_rclpy_class, _b.rclpy_sequence)
+
+
 def _where(topic: str) -> str:
     return f"topic {topic}" if topic else "message"
 
 
-def _bytes(a: np.ndarray) -> array.array:
-    """A contiguous array's bytes as array('B') (one copy; what rclpy stores without checks)."""
-    out = array.array("B")
-    if a.size:
-        out.frombytes(memoryview(np.ascontiguousarray(a).reshape(-1)).cast("B"))
-    return out
+def _ns(stamp: Any) -> int:
+    """Integer nanoseconds of a Time or of integer nanoseconds."""
+    if isinstance(stamp, (int, np.integer)) and not isinstance(stamp, bool):
+        return int(stamp)
+    return ns_from_stamp(stamp)
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,29 +108,10 @@ def image_from_array(array_: np.ndarray, encoding: str, stamp: Any, frame_id: st
                      topic: str = "") -> Any:
     """sensor_msgs/Image of [H, W] (one channel) or [H, W, C] pixels in the encoding's dtype
     (uint8; uint16 for mono16; float32 for 32FC1), little-endian, rows unpadded."""
-    from sensor_msgs.msg import Image
-
     if encoding not in IMAGE_ENCODINGS:
         raise InputError(f"{_where(topic)}: cannot build an image of encoding {encoding!r} "
                          f"(supported: {', '.join(IMAGE_ENCODINGS)})")
-    dtype, channels = IMAGE_ENCODINGS[encoding]
-    a = np.asarray(array_)
-    if a.ndim == 3 and channels == 1 and a.shape[2] == 1:
-        a = a[..., 0]
-    if a.ndim != (2 if channels == 1 else 3) or (channels > 1 and a.shape[2] != channels):
-        want = "[H, W]" if channels == 1 else f"[H, W, {channels}]"
-        raise InputError(f"{_where(topic)}: encoding {encoding} needs an array {want}, "
-                         f"got shape {a.shape}")
-    if a.dtype != dtype:
-        raise InputError(f"{_where(topic)}: encoding {encoding} needs dtype {dtype}, got {a.dtype}")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise InputError(f"{_where(topic)}: empty image of shape {a.shape}")
-    a = a.astype(dtype.newbyteorder("<"), copy=False)
-    height, width = a.shape[:2]
-    msg = Image(header=_header(stamp, frame_id), height=height, width=width, encoding=encoding,
-                is_bigendian=0, step=width * channels * dtype.itemsize)
-    msg.data = _bytes(a)
-    return msg
+    return _b.image_from_array(array_, encoding, _ns(stamp), frame_id, topic, kit=RCLPY)
 
 
 def check_image(msg: Any, topic: str = "", encodings: Sequence[str] = INPUT_ENCODINGS) -> None:
@@ -179,7 +170,7 @@ def compressed_from_image(msg: Any, quality: int = 90, topic: str = "") -> Any:
         raise InputError(f"{_where(topic)}: JPEG encoding of a {msg.width}x{msg.height} {enc} "
                          "image failed")
     out = CompressedImage(header=msg.header, format=f"{enc}; jpeg compressed {packed}")
-    out.data = _bytes(buf.reshape(-1))
+    out.data = _b.rclpy_sequence(buf.reshape(-1), "B")
     return out
 
 
@@ -205,18 +196,9 @@ def rgb_from_compressed(msg: Any, topic: str = "") -> np.ndarray:
 # CameraInfo
 
 
-def camera_info_from_camera(camera: Camera, stamp: Any, frame_id: str | None = None) -> Any:
+def camera_info_from_camera(camera: Any, stamp: Any, frame_id: str | None = None) -> Any:
     """sensor_msgs/CameraInfo of a calibrated camera (R = I, P = [K | 0], no binning/ROI)."""
-    from sensor_msgs.msg import CameraInfo
-
-    info = camera.camera_info_dict()
-    msg = CameraInfo(header=_header(stamp, frame_id or camera.frame_id), height=camera.height,
-                     width=camera.width, distortion_model=info["distortion_model"])
-    msg.d = array.array("d", info["d"])
-    msg.k = np.asarray(info["k"], np.float64)
-    msg.r = np.asarray(info["r"], np.float64)
-    msg.p = np.asarray(info["p"], np.float64)
-    return msg
+    return _b.camera_info_from_camera(camera, _ns(stamp), frame_id, kit=RCLPY)
 
 
 def check_camera_info(msg: Any, topic: str = "") -> None:
@@ -226,12 +208,21 @@ def check_camera_info(msg: Any, topic: str = "") -> None:
         values = np.asarray(getattr(msg, fld), dtype=np.float64)
         if not np.isfinite(values).all():
             raise InputError(f"{_where(topic)}: camera_info field {fld.upper()} contains NaN or "
-                             f"infinity: {values.tolist()}")
+                             f"infinity: {values.tolist()[:12]}")
+
+
+def camera_info_record(msg: Any) -> CameraInfoRecord:
+    """The fields of a CameraInfo message as a `CameraInfoRecord` (checked: finite)."""
+    check_camera_info(msg)
+    return CameraInfoRecord(int(msg.width), int(msg.height), str(msg.distortion_model),
+                            tuple(map(float, msg.d)), tuple(map(float, msg.k)),
+                            tuple(map(float, msg.r)), tuple(map(float, msg.p)),
+                            int(msg.binning_x), int(msg.binning_y))
 
 
 def camera_from_camera_info(msg: Any, *, name: str, topic: str, info_topic: str = "",
                             T_base_camera: np.ndarray | None = None,
-                            frame_id: str | None = None) -> Camera:
+                            frame_id: str | None = None) -> Any:
     """A `Camera` of a CameraInfo message; InputError for an uncalibrated or unsupported one."""
     return _m.camera_from_camera_info(msg, name=name, topic=topic, info_topic=info_topic,
                                       T_base_camera=T_base_camera, frame_id=frame_id)
@@ -241,48 +232,21 @@ def camera_info_resized(msg: Any, width: int, height: int, stamp: Any = None,
                         frame_id: str | None = None) -> Any:
     """A copy of a CameraInfo for the image resized to ``width`` x ``height`` (K and P scaled
     with pixel centres at integers, as `Camera.scaled`); header stamp/frame optionally replaced."""
-    from sensor_msgs.msg import CameraInfo
-
     if int(msg.width) <= 0 or int(msg.height) <= 0:
         raise InputError(f"camera_info of frame {msg.header.frame_id!r} has no size "
                          f"({msg.width}x{msg.height}); cannot resize it")
-    sx, sy = width / int(msg.width), height / int(msg.height)
-    K = np.asarray(msg.k, np.float64).reshape(3, 3).copy()
-    P = np.asarray(msg.p, np.float64).reshape(3, 4).copy()
-    for M in (K, P):
-        M[0, 0] *= sx
-        M[0, 1] *= sx
-        M[1, 1] *= sy
-        M[0, 2] = (M[0, 2] + 0.5) * sx - 0.5
-        M[1, 2] = (M[1, 2] + 0.5) * sy - 0.5
-        if M is P:
-            M[0, 3] *= sx
-            M[1, 3] *= sy
-    out = CameraInfo(header=_header(msg.header.stamp if stamp is None else stamp,
-                                    frame_id if frame_id is not None else msg.header.frame_id),
-                     height=int(height), width=int(width), distortion_model=msg.distortion_model,
-                     binning_x=msg.binning_x, binning_y=msg.binning_y)
-    out.d = array.array("d", list(msg.d))
-    out.k = K.reshape(-1)
-    out.r = np.asarray(msg.r, np.float64).copy()
-    out.p = P.reshape(-1)
-    return out
+    record = camera_info_record(msg).resized(int(width), int(height))
+    return _b.camera_info_msg(record, _ns(msg.header.stamp if stamp is None else stamp),
+                              frame_id if frame_id is not None else msg.header.frame_id, RCLPY)
 
 
 # --------------------------------------------------------------------------------------------
-# Transforms, poses, odometry, path
+# Transforms, poses, odometry, path, point clouds
 
 
 def transform_stamped(T_parent_child: np.ndarray, parent: str, child: str, stamp: Any) -> Any:
     """geometry_msgs/TransformStamped: ``T_parent_child`` [4, 4] maps child points to parent."""
-    from geometry_msgs.msg import Quaternion, Transform, TransformStamped, Vector3
-
-    t, q = translation_quat_from_pose(np.asarray(T_parent_child, np.float64))
-    return TransformStamped(
-        header=_header(stamp, parent), child_frame_id=child,
-        transform=Transform(translation=Vector3(x=float(t[0]), y=float(t[1]), z=float(t[2])),
-                            rotation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]),
-                                                w=float(q[3]))))
+    return _b.transform_stamped(T_parent_child, parent, child, _ns(stamp), RCLPY)
 
 
 def transforms_from_tf_message(msg: Any) -> list[tuple[str, str, int, np.ndarray]]:
@@ -292,29 +256,12 @@ def transforms_from_tf_message(msg: Any) -> list[tuple[str, str, int, np.ndarray
 
 def pose_msg(T: np.ndarray) -> Any:
     """geometry_msgs/Pose of a pose [4, 4]."""
-    from geometry_msgs.msg import Point, Pose, Quaternion
-
-    t, q = translation_quat_from_pose(np.asarray(T, np.float64))
-    return Pose(position=Point(x=float(t[0]), y=float(t[1]), z=float(t[2])),
-                orientation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])))
+    return _b.pose_msg(T, RCLPY)
 
 
 def pose_stamped(T_frame_body: np.ndarray, stamp: Any, frame_id: str) -> Any:
     """geometry_msgs/PoseStamped of a pose [4, 4] in ``frame_id``."""
-    from geometry_msgs.msg import PoseStamped
-
-    return PoseStamped(header=_header(stamp, frame_id), pose=pose_msg(T_frame_body))
-
-
-def _covariance(value: Any, what: str) -> np.ndarray:
-    if value is None:
-        return np.zeros(36)
-    c = np.asarray(value, np.float64)
-    if c.shape == (6,):
-        c = np.diag(c)
-    if c.size != 36 or not np.all(np.isfinite(c)):
-        raise InputError(f"odometry {what}: need 6 variances or a 6x6 matrix, got shape {c.shape}")
-    return c.reshape(36)
+    return _b.pose_stamped(T_frame_body, _ns(stamp), frame_id, RCLPY)
 
 
 def odometry(T_odom_body: np.ndarray, stamp: Any, frame_id: str, child_frame_id: str,
@@ -322,19 +269,8 @@ def odometry(T_odom_body: np.ndarray, stamp: Any, frame_id: str, child_frame_id:
              pose_covariance: Any = None, twist_covariance: Any = None) -> Any:
     """nav_msgs/Odometry: pose [4, 4] in ``frame_id``; twist (m/s, rad/s) in the child frame;
     covariances as 6 variances (x, y, z, roll, pitch, yaw) or a 6x6 matrix (default zero)."""
-    from geometry_msgs.msg import PoseWithCovariance, Twist, TwistWithCovariance, Vector3
-    from nav_msgs.msg import Odometry
-
-    lin = [float(v) for v in linear]
-    ang = [float(v) for v in angular]
-    return Odometry(
-        header=_header(stamp, frame_id), child_frame_id=child_frame_id,
-        pose=PoseWithCovariance(pose=pose_msg(T_odom_body),
-                                covariance=_covariance(pose_covariance, "pose_covariance")),
-        twist=TwistWithCovariance(
-            twist=Twist(linear=Vector3(x=lin[0], y=lin[1], z=lin[2]),
-                        angular=Vector3(x=ang[0], y=ang[1], z=ang[2])),
-            covariance=_covariance(twist_covariance, "twist_covariance")))
+    return _b.odometry(T_odom_body, _ns(stamp), frame_id, child_frame_id, linear, angular,
+                       pose_covariance, twist_covariance, RCLPY)
 
 
 def pose_from_odometry(msg: Any) -> np.ndarray:
@@ -342,14 +278,12 @@ def pose_from_odometry(msg: Any) -> np.ndarray:
     return _m.pose_from_odometry(msg)
 
 
-def path_msg(poses: Iterable[tuple[np.ndarray, Any]], frame_id: str, stamp: Any = None) -> Any:
-    """nav_msgs/Path of (pose [4, 4], stamp) pairs; header stamp = the last pose's (or ``stamp``)."""
-    from nav_msgs.msg import Path
-
-    items = [pose_stamped(T, s, frame_id) for T, s in poses]
-    if stamp is None:
-        stamp = items[-1].header.stamp if items else stamp_from_ns(0)
-    return Path(header=_header(stamp, frame_id), poses=items)
+def path_msg(poses: Sequence[np.ndarray] | np.ndarray, stamps: Sequence[Any], frame_id: str,
+             stamp: Any = None) -> Any:
+    """nav_msgs/Path of poses [P, 4, 4] with their stamps; header stamp = the last pose's (or
+    ``stamp``)."""
+    return _b.path_msg(poses, [_ns(s) for s in stamps], frame_id,
+                       None if stamp is None else _ns(stamp), RCLPY)
 
 
 def poses_from_path(msg: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -357,38 +291,11 @@ def poses_from_path(msg: Any) -> tuple[np.ndarray, np.ndarray]:
     return _m.poses_from_path(msg)
 
 
-# --------------------------------------------------------------------------------------------
-# PointCloud2 (x, y, z float32 + rgb packed into a float32, the PCL/RViz convention)
-
-
 def pointcloud2_from_points(points: np.ndarray, stamp: Any, frame_id: str,
                             colors: np.ndarray | None = None) -> Any:
     """Unorganised PointCloud2 of points [N, 3] and optional colours [N, 3] uint8 RGB, packed
     as 0x00RRGGBB in an ``rgb`` float32 field (16-byte points)."""
-    from sensor_msgs.msg import PointCloud2, PointField
-
-    pts = np.asarray(points, dtype=np.float32)
-    if pts.ndim != 2 or pts.shape[1] != 3:
-        raise InputError(f"point cloud: points must be [N, 3], got shape {pts.shape}")
-    n = len(pts)
-    names = ["x", "y", "z"] + ([] if colors is None else ["rgb"])
-    rec = np.zeros((n, len(names)), dtype="<f4")
-    rec[:, :3] = pts
-    if colors is not None:
-        c = np.asarray(colors)
-        if c.shape != (n, 3) or c.dtype != np.uint8:
-            raise InputError(f"point cloud: colors must be uint8 [{n}, 3], got {c.dtype} {c.shape}")
-        packed = (c[:, 0].astype(np.uint32) << 16) | (c[:, 1].astype(np.uint32) << 8) | c[:, 2]
-        rec[:, 3] = packed.view(np.float32)
-    step = 4 * len(names)
-    msg = PointCloud2(
-        header=_header(stamp, frame_id), height=1, width=n,
-        fields=[PointField(name=nm, offset=4 * i, datatype=PointField.FLOAT32, count=1)
-                for i, nm in enumerate(names)],
-        is_bigendian=False, point_step=step, row_step=step * n,
-        is_dense=bool(np.all(np.isfinite(pts))))
-    msg.data = _bytes(rec)
-    return msg
+    return _b.pointcloud2_from_points(points, _ns(stamp), frame_id, colors, RCLPY)
 
 
 def points_from_pointcloud2(msg: Any, topic: str = "") -> tuple[np.ndarray, np.ndarray | None]:

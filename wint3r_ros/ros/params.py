@@ -1,121 +1,24 @@
 """Node parameters from one table: declared with descriptors, read in one place, checked on set.
 
-Each node lists its parameters as `ParamSpec`s (name, default, kind, description, range or
-choices, whether it can change at run time). `declare_parameters(node, specs)` declares them all
+The tables and the checks are ROS-free and shared with process-bag (`core.pipeline.params`:
+`ParamSpec`, `validate`, SYNC_PARAMETERS, FUSION_PARAMETERS); this module puts them on a node.
+`declare_parameters(node, specs)` declares them all
 with a `ParameterDescriptor` (description, range, read-only flag; `ros2 param describe` shows
 them), reads and checks every value, and raises one `ConfigError` listing every bad value.
-`validate(spec, value)` is the check alone (no node): it coerces integers given for floating
-point parameters (``-p slop:=1``), takes an empty list (``-p topics:=[]``, which ROS stores as
-"not set") for list parameters, and returns a reason for anything else it rejects.
+`validate(spec, value)` is the check alone (no node).
 `set_parameters_callback(specs, ...)` is the node's on-set-parameters callback: read-only ones are
 refused with "restart the node", bad values with the same reason as at start-up.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from wint3r_ros.core.pipeline.params import ParamSpec, format_table, format_value, validate
 from wint3r_ros.errors import ConfigError
 
 __all__ = ["ParamSpec", "validate", "declare_parameters", "unknown_overrides",
            "set_parameters_callback", "format_table", "format_value"]
-
-KINDS = ("bool", "int", "float", "str", "str_list", "float_list")
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter. kind in KINDS; low/high: inclusive numeric range (for lists: of every
-    element); choices: allowed strings; read_only: read at start-up only; rule: extra check
-    returning a reason (or None) for a value that passed the others."""
-
-    name: str
-    default: Any
-    kind: str
-    description: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
-    read_only: bool = True
-    rule: Callable[[Any], str | None] | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ConfigError(f"ParamSpec {self.name}: kind {self.kind!r} not in {KINDS}")
-
-    @property
-    def constraints(self) -> str:
-        """Human-readable range / choices ('' when none)."""
-        parts = []
-        if self.choices:
-            parts.append("one of " + ", ".join(self.choices))
-        if self.low is not None or self.high is not None:
-            lo = "-inf" if self.low is None else f"{self.low:g}"
-            hi = "inf" if self.high is None else f"{self.high:g}"
-            parts.append(f"in [{lo}, {hi}]")
-        if not self.read_only:
-            parts.append("changeable at run time")
-        return "; ".join(parts)
-
-
-def _number(value: Any, integer: bool) -> Any:
-    if isinstance(value, bool):
-        return None
-    if integer:
-        return value if isinstance(value, int) else None
-    if isinstance(value, (int, float)):
-        return float(value)
-    return None
-
-
-def validate(spec: ParamSpec, value: Any) -> tuple[Any, str | None]:
-    """(coerced value, None) or (value, reason it is rejected) for ``spec``."""
-    kind = spec.kind
-    if kind.endswith("_list"):
-        if value is None:
-            value = []
-        if not isinstance(value, (list, tuple)):
-            return value, f"must be a list, got {value!r}"
-        if kind == "str_list":
-            if not all(isinstance(v, str) for v in value):
-                return value, f"must be a list of strings, got {value!r}"
-            value = list(value)
-        else:
-            nums = [_number(v, False) for v in value]
-            if any(v is None for v in nums):
-                return value, f"must be a list of numbers, got {value!r}"
-            value = nums
-        items = value
-    elif kind == "bool":
-        if not isinstance(value, bool):
-            return value, f"must be true or false, got {value!r}"
-        items = []
-    elif kind in ("int", "float"):
-        num = _number(value, kind == "int")
-        if num is None:
-            return value, f"must be {'an integer' if kind == 'int' else 'a number'}, got {value!r}"
-        if kind == "float" and not math.isfinite(num):
-            return value, f"must be finite, got {value!r}"
-        value, items = num, [num]
-    else:
-        if not isinstance(value, str):
-            return value, f"must be a string, got {value!r}"
-        items = []
-    if kind in ("int", "float", "float_list"):
-        for v in items:
-            if (spec.low is not None and v < spec.low) or (spec.high is not None and v > spec.high):
-                return value, f"{v!r} is out of range ({spec.constraints})"
-    if spec.choices:
-        for v in (value if kind == "str_list" else [value]):
-            if v not in spec.choices:
-                return value, f"{v!r} is not one of {', '.join(spec.choices)}"
-    if spec.rule is not None:
-        reason = spec.rule(value)
-        if reason:
-            return value, reason
-    return value, None
 
 
 def _descriptor(spec: ParamSpec) -> Any:
@@ -208,23 +111,3 @@ def set_parameters_callback(specs: Sequence[ParamSpec],
         return SetParametersResult(successful=True)
 
     return callback
-
-
-def format_table(specs: Sequence[ParamSpec]) -> str:
-    """A Markdown table of the parameters (name, default, meaning and range)."""
-    rows = ["| parameter | default | meaning |", "|---|---|---|"]
-    for s in specs:
-        extra = f" ({s.constraints})" if s.constraints else ""
-        rows.append(f"| `{s.name}` | `{format_value(s.default)}` | {s.description}{extra} |")
-    return "\n".join(rows)
-
-
-def format_value(value: Any) -> str:
-    """A parameter value as it is written in a params YAML file."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '""' if value == "" else value
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(format_value(v) for v in value) + "]"
-    return repr(float(value)) if isinstance(value, float) else str(value)

@@ -19,7 +19,6 @@ node works under single- and multi-threaded executors alike.
 """
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import deque
@@ -30,86 +29,19 @@ from rclpy.clock import Clock, ClockType
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 
-from wint3r_ros.core.window import WindowConfig
+from wint3r_ros.core.pipeline.frontend import SyncFrontEnd
+from wint3r_ros.core.pipeline.params import SYNC_PARAMETERS, cross_check, names_rule
+from wint3r_ros.core.pipeline.settings import resolve_base_frame, sync_settings
 from wint3r_ros.data.messages import large_image_warning
 from wint3r_ros.errors import CalibrationError, ConfigError, InputError
 from wint3r_ros.ros import convert, diagnostics, qos
-from wint3r_ros.ros.batch import TRANSPORTS, build_window_batch
-from wint3r_ros.ros.frontend import SyncFrontEnd, SyncSettings
-from wint3r_ros.ros.params import ParamSpec, declare_parameters, set_parameters_callback, validate
+from wint3r_ros.ros.batch import build_window_batch
+from wint3r_ros.ros.params import declare_parameters, set_parameters_callback, validate
 from wint3r_ros.ros.tf import check_frame_id
 
 __all__ = ["SYNC_PARAMETERS", "SyncNode", "main"]
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _OUTBOX_SIZE = 4  # complete windows waiting for the publisher thread
-
-
-def _names_rule(names: list[str]) -> str | None:
-    bad = [n for n in names if not _NAME.match(n)]
-    if bad:
-        return (f"camera names {bad} must start with a letter and hold only letters, digits and "
-                "'_' (they become topic names)")
-    if len(set(names)) != len(names):
-        return f"camera names {names} must be unique"
-    return None
-
-
-def _topics_rule(topics: list[str]) -> str | None:
-    bad = [t for t in topics if not t or " " in t]
-    return f"topics {bad} are not valid topic names" if bad else None
-
-
-SYNC_PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("camera_names", [], "str_list",
-              "Camera names in rig order (empty: the cameras of rig_file)", rule=_names_rule),
-    ParamSpec("image_topics", [], "str_list",
-              "sensor_msgs/Image topic per camera, same order (empty: the rig_file topics, "
-              "else /<name>/image_raw)", rule=_topics_rule),
-    ParamSpec("camera_info_topics", [], "str_list",
-              "sensor_msgs/CameraInfo topic per camera, same order (empty: the rig_file's, else "
-              "intrinsics from rig_file only)", rule=_topics_rule),
-    ParamSpec("rig_file", "", "str",
-              "Rig calibration YAML (`wint3r-ros calibrate` writes one); empty: none"),
-    ParamSpec("base_frame", "base_link", "str",
-              "Rig base frame written into WindowBatch headers (empty: the rig_file's)"),
-    ParamSpec("slop", 0.02, "float", "Largest spread of the stamps of one synchronised set, s",
-              low=0.0, high=1.0, read_only=False),
-    ParamSpec("queue_size", 10, "int", "Messages kept per camera while waiting for a match",
-              low=1, high=1000, read_only=False),
-    ParamSpec("stream_timeout", 1.0, "float",
-              "A camera without messages for this long (stream time, s) is silent",
-              low=0.01, high=3600.0, read_only=False),
-    ParamSpec("min_cameras", 0, "int",
-              "0: every set needs all cameras; k > 0: keep going with >= k cameras while others "
-              "are silent", low=0, high=64),
-    ParamSpec("jump_back_threshold", 1.0, "float",
-              "A stamp this far (s) behind its camera's newest is a time jump: new epoch",
-              low=0.001, high=1e6),
-    ParamSpec("window_length", 4, "int", "Window length L (synchronised sets per window)",
-              low=1, high=64),
-    ParamSpec("window_overlap", 2, "int", "Window overlap O (sets shared by consecutive windows, < L)",
-              low=0, high=63),
-    ParamSpec("input_qos", "sensor_data", "str",
-              "QoS of the image and camera_info subscriptions",
-              choices=qos.INPUT_QOS_NAMES),
-    ParamSpec("transport", "raw", "str", "Images in outgoing WindowBatch messages",
-              choices=TRANSPORTS, read_only=False),
-    ParamSpec("jpeg_quality", 90, "int", "JPEG quality with transport jpeg", low=1, high=100,
-              read_only=False),
-    ParamSpec("status_period", 1.0, "float", "Seconds (wall time) between status messages",
-              low=0.05, high=3600.0),
-    ParamSpec("silence_timeout", 5.0, "float",
-              "Warn when an input topic delivers nothing for this long (wall time, s)",
-              low=0.1, high=3600.0),
-)
-
-
-def _cross_check(v: dict[str, Any]) -> str | None:
-    if v["window_overlap"] >= v["window_length"]:
-        return (f"window_overlap={v['window_overlap']} must be smaller than "
-                f"window_length={v['window_length']}")
-    return None
 
 
 class SyncNode(Node):
@@ -119,14 +51,11 @@ class SyncNode(Node):
     def __init__(self, node_name: str = "sync_node", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.p = p = declare_parameters(self, SYNC_PARAMETERS)
-        problem = _cross_check(p)
+        problem = cross_check(p)
         if problem:
             raise ConfigError(f"node '{self.get_name()}': {problem}")
         self._configure_cameras(p)
-        self.front = SyncFrontEnd(self.camera_names, SyncSettings(
-            slop=p["slop"], queue_size=p["queue_size"], stream_timeout=p["stream_timeout"],
-            min_cameras=p["min_cameras"], jump_back_threshold=p["jump_back_threshold"],
-            window=WindowConfig(p["window_length"], p["window_overlap"], "time")))
+        self.front = SyncFrontEnd(self.camera_names, sync_settings(p))
         self._lock = threading.Lock()           # the front end, the outbox and the counters
         self._outbox_ready = threading.Condition(self._lock)
         self._outbox: deque = deque()           # complete windows for the publisher thread
@@ -162,7 +91,7 @@ class SyncNode(Node):
         self._status_timer = self.create_timer(p["status_period"], self.publish_status,
                                                clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.add_on_set_parameters_callback(set_parameters_callback(
-            SYNC_PARAMETERS, _cross_check, lambda: dict(self.p)))
+            SYNC_PARAMETERS, cross_check, lambda: dict(self.p)))
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._publisher = threading.Thread(target=self._publish_loop, name="wint3r_sync_publish",
                                            daemon=True)
@@ -186,7 +115,7 @@ class SyncNode(Node):
         if not names:
             raise ConfigError("set camera_names and image_topics (or rig_file): no cameras "
                               "configured")
-        problem = _names_rule(names)
+        problem = names_rule(names)
         if problem:
             raise ConfigError(f"rig_file {p['rig_file']}: {problem}")
         if rig is not None:
@@ -207,16 +136,11 @@ class SyncNode(Node):
             raise ConfigError(f"image_topics {topics} must be distinct")
         if p["min_cameras"] > len(names):
             raise ConfigError(f"min_cameras={p['min_cameras']} exceeds the {len(names)} cameras")
-        base = p["base_frame"] or (rig.base_frame if rig else "base_link")
+        base = resolve_base_frame(p["base_frame"], rig, self.get_logger().warning)
         try:
             check_frame_id(base, "base_frame")
         except InputError as err:
             raise ConfigError(str(err)) from err
-        if rig is not None and rig.base_frame != base:
-            self.get_logger().warning(
-                f"base_frame parameter {base!r} differs from rig_file's base_frame "
-                f"{rig.base_frame!r}; using {base!r} (the calibration's poses are read as poses "
-                f"in {base!r})")
         self.rig_cameras = cams
         self.camera_names = list(names)
         self.image_topics = list(topics)
@@ -313,7 +237,7 @@ class SyncNode(Node):
         from sensor_msgs.msg import CameraInfo
 
         out = []
-        for c, _name in enumerate(self.camera_names):
+        for c in range(len(self.camera_names)):
             info = self._infos[c]
             if info is not None and info.width > 0:
                 out.append(info)

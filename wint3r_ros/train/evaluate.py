@@ -89,8 +89,7 @@ def run_engine(model: Any, seq: Sequence, window: WindowConfig, long_side: int
     """Run the online engine over a sequence: ({(set, camera): FrameResult}, seconds spent in the
     engine, metric?). Depth is kept at every pixel (confidence threshold 0)."""
     config = EngineConfig(window=window, target_long_side=long_side, conf_threshold=0.0,
-                          max_pool_entries=None, latency_budget_s=None,
-                          max_pending_windows=1_000_000)
+                          max_pool_entries=None)
     engine = StreamingReconstructor(model, seq.rig, config,
                                     camera_names=None if seq.rig is not None else seq.camera_names)
     builder = WindowBuilder(seq.camera_names, window)

@@ -1,15 +1,21 @@
-"""The sync node's logic without ROS: N streams -> approximate-time sets -> lockstep windows,
-with epochs and per-camera counters.
+"""The front end of the pipeline: N streams -> approximate-time sets -> lockstep windows, with
+epochs and per-camera counters. sync_node runs it on its subscriptions, process-bag on the
+images it reads.
 
 `SyncFrontEnd.add(camera, stamp_ns, item)` feeds one message to the core policy
 (`core.sync.ApproximateTimePolicy`) and the window builder (`core.window.WindowBuilder`) and
 returns the windows it completes, each with its index inside the current epoch. A time jump
-backwards (a bag loop, a clock reset) clears the policy; the front end then starts a new epoch
-(window numbering starts again at 0), so the fusion node knows to start a new reconstruction.
+backwards (a bag loop, a clock reset) clears the policy; the front end then closes the old epoch
+with a last window over its sets not yet in one (so no synchronised set is lost) and starts a
+new epoch (window numbering starts again at 0), so the fusion half starts a new reconstruction.
+`flush()` ends a stream (a bag) the same way.
 Messages refused before the policy (bad encoding, malformed image) are counted with
 `reject(camera, reason)`, so per camera ``received == matched + dropped + rejected + pending``.
 
-Not thread-safe: the node calls `add` under its lock and publishes outside it.
+Seam for sync features: the policy and its settings (`SyncSettings`, built from the
+SYNC_PARAMETERS values by `settings.sync_settings`) are made in `SyncFrontEnd.__init__`; the
+rest of the pipeline only sees `EpochWindow`s. Not thread-safe: the node calls `add` under its
+lock and publishes outside it.
 """
 from __future__ import annotations
 
@@ -17,27 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wint3r_ros.core.sync import DROP_REASONS, ApproximateTimePolicy, SyncEvent
+from wint3r_ros.core.pipeline.settings import SyncSettings
+from wint3r_ros.core.sync import DROP_REASONS, SyncEvent
+from wint3r_ros.core.synchronizer import Synchronizer
 from wint3r_ros.core.window import Window, WindowBuilder, WindowConfig
-from wint3r_ros.errors import ConfigError
 
 __all__ = ["REJECT_REASONS", "SyncSettings", "EpochWindow", "SyncFrontEnd"]
 
-REJECT_REASONS = ("bad_encoding", "bad_image", "zero_stamp")
-
-
-@dataclass(frozen=True)
-class SyncSettings:
-    """slop / queue_size / stream_timeout / jump_back_threshold as in ApproximateTimePolicy;
-    min_cameras: 0 = every camera in every set, k > 0 = sets of at least k cameras while others
-    are silent; window: L, O and the order of images (always "time" for WindowBatch)."""
-
-    slop: float = 0.02
-    queue_size: int = 10
-    stream_timeout: float = 1.0
-    min_cameras: int = 0
-    jump_back_threshold: float = 1.0
-    window: WindowConfig = WindowConfig(4, 2, "time")
+REJECT_REASONS = ("bad_encoding", "bad_image", "zero_stamp", "negative_stamp")
 
 
 @dataclass(frozen=True)
@@ -55,21 +48,17 @@ class SyncFrontEnd:
     def __init__(self, camera_names: Sequence[str], settings: SyncSettings | None = None) -> None:
         self.settings = s = settings or SyncSettings()
         names = list(camera_names)
-        if s.min_cameras < 0 or s.min_cameras > len(names):
-            raise ConfigError(f"min_cameras={s.min_cameras} must lie in [0, {len(names)}] "
-                              f"(the number of cameras)")
         self.camera_names = names
-        self.policy = ApproximateTimePolicy(
-            len(names), s.queue_size, s.slop, stream_names=names, stream_timeout=s.stream_timeout,
-            allow_degraded=s.min_cameras > 0, min_streams=max(1, s.min_cameras),
-            jump_back_threshold=s.jump_back_threshold)
+        self.sync = Synchronizer(names, s.sync)
+        self.policy = self.sync.policy
         self.builder = WindowBuilder(names, WindowConfig(s.window.size, s.window.overlap, "time"))
         self.epoch = 0
         self.windows_in_epoch = 0
         self.windows_total = 0
         self.rejected = [{r: 0 for r in REJECT_REASONS} for _ in names]
         self._policy_resets = 0
-        self._builder_resets = 0
+        self._last_set: int | None = None
+        self.sets = 0
         self._events: list[SyncEvent] = []
 
     # ------------------------------------------------------------------------- live settings
@@ -89,30 +78,53 @@ class SyncFrontEnd:
 
     def add(self, camera: int, stamp_ns: int, item: Any) -> list[EpochWindow]:
         """Feed one message (stamp in integer nanoseconds); return the windows it completes."""
-        sets = self.policy.add(camera, stamp_ns, item)
-        self._events.extend(self.policy.events())
-        resets = self.policy.stats.resets
+        sets = self.sync.add(camera, int(stamp_ns), item)
+        self._events.extend(self.sync.events())
+        out: list[EpochWindow] = []
+        resets = self.policy.resets
         if resets != self._policy_resets:  # a time jump cleared the policy: new epoch
             self._policy_resets = resets
-            self._new_epoch()
-        out: list[EpochWindow] = []
-        for synced in sets:
-            window = self.builder.push(synced)
-            builder_resets = self.builder.stats["resets"]
-            if builder_resets != self._builder_resets:  # sets went back in time
-                self._builder_resets = builder_resets
-                self._new_epoch(builder_reset=True)
-            if window is not None:
-                out.append(EpochWindow(window, self.windows_in_epoch, self.epoch))
-                self.windows_in_epoch += 1
-                self.windows_total += 1
+            self._new_epoch(out)
+        self._push(sets, out)
         return out
 
-    def _new_epoch(self, builder_reset: bool = False) -> None:
+    def flush(self, drain: bool = True) -> list[EpochWindow]:
+        """End of the stream: every set still possible (``drain``), then a last window over
+        the sets in no window yet."""
+        out: list[EpochWindow] = []
+        if drain:
+            self._push(self.sync.flush(), out)
+        self._close_epoch(out)
+        return out
+
+    def _push(self, sets: list[Any], out: list[EpochWindow]) -> None:
+        for synced in sets:
+            self.sets += 1
+            if self._last_set is not None and synced.stamp <= self._last_set:
+                self._new_epoch(out)  # sets went back in time
+            self._last_set = synced.stamp
+            # the windows count time in seconds (the items keep the exact stamps)
+            window = self.builder.push(synced, [None if t is None else t / 1e9
+                                                for t in synced.stamps])
+            if window is not None:
+                self._emit(window, out)
+
+    def _emit(self, window: Window, out: list[EpochWindow]) -> None:
+        out.append(EpochWindow(window, self.windows_in_epoch, self.epoch))
+        self.windows_in_epoch += 1
+        self.windows_total += 1
+
+    def _close_epoch(self, out: list[EpochWindow]) -> None:
+        tail = self.builder.flush()
+        if tail is not None:
+            self._emit(tail, out)
+
+    def _new_epoch(self, out: list[EpochWindow]) -> None:
+        self._close_epoch(out)
+        self.builder.reset()
+        self._last_set = None
         self.epoch += 1
         self.windows_in_epoch = 0
-        if not builder_reset:
-            self.builder.reset()
 
     def events(self) -> list[SyncEvent]:
         """Policy events (time jumps, silent/recovered streams, stalls) since the last call."""
@@ -123,7 +135,7 @@ class SyncFrontEnd:
     def stats(self) -> dict[str, Any]:
         """Per camera: received (incl. rejected), matched, dropped per reason, rejected per reason,
         pending, silent; and sets, windows, epoch, stalled."""
-        ps = self.policy.stats
+        ps = self.sync.stats
         cams = []
         for st, rej in zip(ps.streams, self.rejected):
             cams.append({
