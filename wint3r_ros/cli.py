@@ -76,7 +76,10 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv)
+    try:   # building the parser imports the command's module: Ctrl-C may land there
+        parser = build_parser(argv)
+    except KeyboardInterrupt:
+        return 130
     args = parser.parse_args(argv)
     module = getattr(args, "_module", None)
     if module is None:

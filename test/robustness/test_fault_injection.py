@@ -151,3 +151,31 @@ def test_random_bytes_in_a_checkpoint_give_checkpoint_error_or_a_model(tmp_path,
             assert str(bad) in str(err) and "\n" not in str(err)
             outcomes["refused"] += 1
     assert outcomes["refused"] >= 8, outcomes
+
+
+def test_record_stopped_by_random_signals_at_random_moments_closes_its_bag(tmp_path):
+    """`wint3r-ros record` SIGINT/SIGTERM-ed anywhere from importing to recording: no
+    traceback, and a bag, if it was created, is closed and complete."""
+    from wint3r_ros.data.bag import BagReader
+
+    rng = random.Random("record-signals")
+    bags = 0
+    for run, (early, late) in enumerate([(0.2, 1.0), (1.0, 2.5), (2.5, 4.0), (4.0, 6.0)]):
+        out = tmp_path / f"rec{run}"
+        proc = subprocess.Popen([sys.executable, "-m", "wint3r_ros.cli", "record", str(out),
+                                 "--topics", "/nobody"], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        time.sleep(rng.uniform(early, late))
+        for _ in range(rng.choice([1, 3])):
+            if proc.poll() is None:
+                proc.send_signal(rng.choice([signal.SIGINT, signal.SIGTERM]))
+            time.sleep(rng.uniform(0.0, 0.05))
+        text = _finish(proc)
+        where = f"run {run}: exit {proc.returncode}\n{text[-2000:]}"
+        assert "Traceback" not in text and "[it did not exit" not in text, where
+        assert proc.returncode in (0, 130, -signal.SIGTERM), where
+        if out.exists():
+            bags += 1
+            with BagReader(out) as r:
+                assert r.incomplete is None, where
+    assert bags >= 1, "no run got as far as recording: the signals all came too early"

@@ -151,12 +151,12 @@ def run(args: argparse.Namespace) -> int:
     if args.duration < 0:
         raise ConfigError(f"--duration must be >= 0, got {args.duration}")
     rclpy.init()
-    node = rclpy.create_node("wint3r_record", parameter_overrides=[
-        Parameter("use_sim_time", value=bool(args.use_sim_time))])
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    recorder = None
+    node = executor = recorder = None
     try:
+        node = rclpy.create_node("wint3r_record", parameter_overrides=[
+            Parameter("use_sim_time", value=bool(args.use_sim_time))])
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         recorder = TopicRecorder(node, args.out, args.topics, args.format,
                                  log=node.get_logger().warning)
         print(f"recording {len(args.topics)} topic(s) to {args.out}", flush=True)
@@ -170,12 +170,19 @@ def run(args: argparse.Namespace) -> int:
                 next_poll = time.monotonic() + 0.5
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # SIGINT / SIGTERM shut the context down under an rcl call (start-up, a graph poll):
+        # a stop like any other
     finally:
         with signals_ignored(restore=False):   # a second Ctrl-C must not cut the bag's close
             if recorder is not None:
                 recorder.close()
-            executor.shutdown()
-            node.destroy_node()
+            if executor is not None:
+                executor.shutdown()
+            if node is not None:
+                node.destroy_node()
             rclpy.try_shutdown()
     if recorder is None:
         return 130
