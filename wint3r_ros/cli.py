@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from wint3r_ros import __version__
@@ -75,6 +76,25 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()   # inside the try: a reader that went away is seen here
+    except BrokenPipeError:
+        stdout_gone()
+        return 0
+
+
+def stdout_gone() -> None:
+    """The reader of stdout went away (``wint3r-ros --help | head -1``): point stdout at
+    /dev/null so the interpreter's last flush stays quiet (no BrokenPipeError traceback)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:   # building the parser imports the command's module: Ctrl-C may land there
         parser = build_parser(argv)

@@ -17,9 +17,10 @@ import os
 import platform
 import resource
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:   # torch is imported where it runs: `--help` stays fast
+    import torch
 
 __all__ = ["configure", "run", "build_random_model", "bench_stream", "bench_sequence"]
 
@@ -48,6 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def build_random_model(preset: str, device: torch.device, window: int | None = None,
                        seed: int = 0) -> torch.nn.Module:
     """A model of `preset` with random weights, built on the meta device then materialised."""
+    import torch
+
     from wint3r_ros.model.config import WinT3RConfig
     from wint3r_ros.model.network import WinT3R
 
@@ -61,11 +64,15 @@ def build_random_model(preset: str, device: torch.device, window: int | None = N
 
 
 def _sync(device: torch.device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def _frames(n: int, h: int, w: int, seed: int, device: torch.device) -> torch.Tensor:
+    import torch
+
     return torch.randn(n, 3, h, w, generator=torch.Generator().manual_seed(seed)).to(device)
 
 
@@ -135,6 +142,8 @@ def bench_sequence(model, n: int, h: int, w: int, iterations: int, warmup: int, 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
     """Where the numbers come from: CPU, cores, threads, versions, GPU."""
+    import torch
+
     cpu = platform.processor() or ""
     try:
         with open("/proc/cpuinfo") as f:
@@ -151,6 +160,8 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 
 
 def _peak_memory_mb(device: torch.device) -> dict[str, float]:
+    import torch
+
     out = {"process_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
     if device.type == "cuda":
         out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
@@ -158,6 +169,8 @@ def _peak_memory_mb(device: torch.device) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from wint3r_ros.errors import ConfigError
     from wint3r_ros.model.runtime import maybe_compile, prepare_model, resolve_device
 

@@ -109,7 +109,12 @@ def run_node(factory: Callable[[], Any], args: Sequence[str] | None = None,
 
     argv = list(sys.argv if args is None else args)
     if wants_help(argv):
-        print(help_text(executable, summary, specs))
+        try:
+            print(help_text(executable, summary, specs), flush=True)
+        except BrokenPipeError:   # `sync_node --help | head -1`: the reader has what it wanted
+            from wint3r_ros.cli import stdout_gone
+
+            stdout_gone()
         return 0
     try:
         check_params_files(argv)

@@ -11,11 +11,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from wint3r_ros.core.window import WindowConfig
 from wint3r_ros.data.datasets import DATASETS
 from wint3r_ros.errors import ConfigError
-from wint3r_ros.train.dataset import DATA_KINDS, DataConfig, parse_data_spec, split_seeds
-from wint3r_ros.train.trainer import clean_json, config_hash
 
 __all__ = ["configure", "run", "format_table", "PROTOCOL"]
 
@@ -136,10 +133,13 @@ def export_trajectories(folder: Path, seq: Any, est: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    import torch  # here, not at the top: `--help` stays fast
 
+    from wint3r_ros.core.window import WindowConfig
     from wint3r_ros.model.checkpoint import load_model
+    from wint3r_ros.train.dataset import DATA_KINDS, DataConfig, parse_data_spec, split_seeds
     from wint3r_ros.train.evaluate import evaluate, synthetic_sequences
+    from wint3r_ros.train.trainer import clean_json, config_hash
     from wint3r_ros.weights import TINY_CHECKPOINT
 
     if args.threads:

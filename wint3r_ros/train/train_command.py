@@ -7,8 +7,6 @@ import json
 import os
 from pathlib import Path
 
-from wint3r_ros.train.trainer import TrainConfig, Trainer, config_hash
-
 __all__ = ["configure", "run"]
 
 
@@ -30,6 +28,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, not at the top: the trainer imports torch, and `--help` must stay fast
+    from wint3r_ros.train.trainer import TrainConfig, Trainer, config_hash
+
     config = TrainConfig.from_yaml(args.config)
     changes = {}
     if args.preset is not None:
