@@ -9,6 +9,7 @@ sequence still runs (frames/s only).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,10 +33,31 @@ def bag_sequence(bag: str | Path, rig_path: str | Path, frames: int | None = Non
     """Read up to `frames` synchronised sets of the rig's cameras (all when None). With
     `gt_topic`, camera poses come from that TF / Odometry / PoseStamped topic instead
     (train/ground_truth.py), interpolated at the sets' stamps."""
+    rig = load_rig(rig_path)
+    names = list(rig.camera_names)
+    sets, depth, base, truth = _read_sets(bag, rig, rig_path, frames, slop)
+    images = _images(bag, sets, len(names))
+    stamps_ns = [min(item[0] for item in s) for s in sets]
+    gt_depth = _depth(sets, depth, images.shape) if truth["depth"] else None
+    poses = None
+    if gt_topic is not None:
+        from wint3r_ros.train.ground_truth import camera_poses_from_bag
+
+        poses = camera_poses_from_bag(bag, rig, gt_topic, gt_frame, stamps_ns, gt_max_gap_ns)
+    elif truth["tf"] and all(t in base for t in stamps_ns):
+        poses = np.stack([[base[t] @ rig.camera(n).T_base_camera for n in names]
+                          for t in stamps_ns])
+    return Sequence(f"bag:{Path(bag).name}", images, gt_depth, poses,
+                    np.array(stamps_ns) * 1e-9, names, rig if len(names) > 1 else None)
+
+
+def _read_sets(bag: str | Path, rig: Any, rig_path: str | Path, frames: int | None,
+               slop: float) -> tuple[list, dict, dict, dict[str, bool]]:
+    """The complete synchronised sets of (stamp_ns, RGB) items (at most `frames`), the
+    ground-truth depth per (camera, stamp) and base pose per stamp, and which truth there is."""
     from wint3r_ros.data.bag import BagReader
     from wint3r_ros.data.messages import array_from_image, rgb_from_image, transforms_from_tf_message
 
-    rig = load_rig(rig_path)
     names = list(rig.camera_names)
     image_topics = [rig.camera(n).topic for n in names]
     with BagReader(bag) as reader:
@@ -46,19 +68,18 @@ def bag_sequence(bag: str | Path, rig_path: str | Path, frames: int | None = Non
                            f"(the bag has {sorted(available)})")
         depth_topics = {ground_truth_depth_topic(n): i for i, n in enumerate(names)
                         if ground_truth_depth_topic(n) in available}
-        topics = image_topics + list(depth_topics)
         has_tf = GROUND_TRUTH_TF_TOPIC in available
-        if has_tf:
-            topics.append(GROUND_TRUTH_TF_TOPIC)
+        topics = image_topics + list(depth_topics) + ([GROUND_TRUTH_TF_TOPIC] if has_tf else [])
         policy = ApproximateTimePolicy(len(names), slop=slop)
-        sets, depth, base = [], {}, {}
+        sets: list = []
+        depth: dict = {}
+        base: dict = {}
         for m in reader.messages_by_stamp(topics):
             if m.topic in depth_topics:
                 depth[(depth_topics[m.topic], m.stamp_ns)] = array_from_image(m.msg, m.topic).astype(np.float32)
             elif m.topic == GROUND_TRUTH_TF_TOPIC:
-                for _parent, child, stamp, T in transforms_from_tf_message(m.msg):
-                    if child == rig.base_frame:
-                        base[stamp] = T
+                base.update((stamp, T) for _parent, child, stamp, T in transforms_from_tf_message(m.msg)
+                            if child == rig.base_frame)
             else:
                 cam = image_topics.index(m.topic)
                 sets.extend(policy.add(cam, m.stamp_ns, (m.stamp_ns, rgb_from_image(m.msg, m.topic))))
@@ -67,31 +88,26 @@ def bag_sequence(bag: str | Path, rig_path: str | Path, frames: int | None = Non
         if frames is None or len(sets) < frames:
             sets.extend(policy.flush())
     sets = [s for s in sets if all(item is not None for item in s)]
-    if frames is not None:
-        sets = sets[:frames]
+    return (sets if frames is None else sets[:frames]), depth, base, \
+        {"depth": bool(depth_topics), "tf": has_tf}
+
+
+def _images(bag: str | Path, sets: list, cameras: int) -> np.ndarray:
+    """[T, N, H, W, 3] of the sets; InputError without a set or with cameras of other sizes."""
     if not sets:
-        raise InputError(f"bag {bag}: no synchronised set of all {len(names)} cameras")
+        raise InputError(f"bag {bag}: no synchronised set of all {cameras} cameras")
     sizes = {item[1].shape for s in sets for item in s}
     if len(sizes) != 1:
         raise InputError(f"bag {bag}: cameras give different image sizes {sorted(sizes)}")
-    images = np.stack([np.stack([item[1] for item in s]) for s in sets])
-    stamps = np.array([min(item[0] for item in s) * 1e-9 for s in sets])
-    gt_depth = None
-    if depth_topics:
-        gt_depth = np.full(images.shape[:4], np.nan, dtype=np.float32)
-        for t, s in enumerate(sets):
-            for c, item in enumerate(s):
-                d = depth.get((c, item[0]))
-                if d is not None and d.shape == images.shape[2:4]:
-                    gt_depth[t, c] = d
-    poses = None
-    if gt_topic is not None:
-        from wint3r_ros.train.ground_truth import camera_poses_from_bag
+    return np.stack([np.stack([item[1] for item in s]) for s in sets])
 
-        poses = camera_poses_from_bag(bag, rig, gt_topic, gt_frame,
-                                      [min(item[0] for item in s) for s in sets], gt_max_gap_ns)
-    elif has_tf and all(min(item[0] for item in s) in base for s in sets):
-        poses = np.stack([[base[min(item[0] for item in s)] @ rig.camera(n).T_base_camera
-                           for n in names] for s in sets])
-    return Sequence(f"bag:{Path(bag).name}", images, gt_depth, poses, stamps, names,
-                    rig if len(names) > 1 else None)
+
+def _depth(sets: list, depth: dict, shape: tuple) -> np.ndarray:
+    """[T, N, H, W] ground-truth depth of the sets' images (NaN where there is none)."""
+    out = np.full(shape[:4], np.nan, dtype=np.float32)
+    for t, s in enumerate(sets):
+        for c, item in enumerate(s):
+            d = depth.get((c, item[0]))
+            if d is not None and d.shape == shape[2:4]:
+                out[t, c] = d
+    return out
