@@ -186,8 +186,9 @@ def run(args: argparse.Namespace) -> int:
                           publish_clock=not args.no_clock, wait_for_subscribers=args.wait,
                           max_gap=args.max_gap)
     rclpy.init()
-    node = rclpy.create_node("wint3r_replay")
+    node = None
     try:
+        node = rclpy.create_node("wint3r_replay")
         count = replay_bag(config, node)
         if rclpy.ok():
             print(f"replayed {count} messages from {config.path}")
@@ -196,8 +197,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"stopped after {count} messages from {config.path}")
     except (KeyboardInterrupt, _Stopped):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # a signal shut the context down under an rcl call (creating publishers): a stop
     finally:
         with signals_ignored(restore=False):   # the command only exits afterwards
-            node.destroy_node()
+            if node is not None:
+                node.destroy_node()
             rclpy.try_shutdown()
     return 0
