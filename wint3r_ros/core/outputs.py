@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,7 +30,9 @@ from wint3r_ros.core.pipeline.records import (
     PoseRecord,
     TransformRecord,
 )
-from wint3r_ros.core.pipeline.settings import OutputSettings
+
+if TYPE_CHECKING:   # settings imports the engine (torch): `calibrate --help` stays light
+    from wint3r_ros.core.pipeline.settings import OutputSettings
 
 __all__ = ["BASE_FROM_OPTICAL", "OdomFrame", "twist_between", "voxel_downsample", "cap_points",
            "PathBuffer", "set_stamp_ns", "OutputStage"]
