@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wint3r_ros.core.synchronizer import SYNC_POLICIES
 from wint3r_ros.errors import ConfigError
 
 __all__ = ["ParamSpec", "KINDS", "validate", "check_params", "cross_check", "format_table",
@@ -153,6 +154,8 @@ def cross_check(values: Mapping[str, Any]) -> str | None:
                 f"window_length={values['window_length']}")
     if "world_frame" in values and values.get("base_frame") == values["world_frame"]:
         return f"world_frame and base_frame are both {values['world_frame']!r}"
+    if values.get("auto_offset") and values.get("sync_policy") == "exact":
+        return "auto_offset needs sync_policy approximate (exact stamps cannot absorb an estimate)"
     return None
 
 
@@ -267,6 +270,9 @@ SYNC_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("base_frame", "base_link", "str",
               "Rig base frame written into WindowBatch headers (empty: the rig_file's)",
               rule=frame_rule),
+    ParamSpec("sync_policy", "approximate", "str",
+              "approximate: sets within slop; exact: identical stamps (hardware-triggered rig)",
+              choices=SYNC_POLICIES),
     ParamSpec("slop", 0.02, "float", "Largest spread of the stamps of one synchronised set, s",
               low=0.0, high=1.0, read_only=False),
     ParamSpec("queue_size", 10, "int", "Messages kept per camera while waiting for a match",
@@ -280,6 +286,13 @@ SYNC_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("jump_back_threshold", 1.0, "float",
               "A stamp this far (s) behind its camera's newest is a time jump: new epoch",
               low=0.001, high=1e6),
+    ParamSpec("time_offsets", [], "float_list",
+              "Seconds added to each camera's stamps before matching, one per camera (empty: "
+              "the rig_file's time_offset, e.g. Kalibr's timeshift_cam_imu, else 0)",
+              low=-10.0, high=10.0),
+    ParamSpec("auto_offset", False, "bool",
+              "Subtract each camera's measured clock offset (following its drift) before "
+              "matching; approximate policy only"),
     ParamSpec("window_length", 4, "int", "Window length L (synchronised sets per window)",
               low=1, high=64),
     ParamSpec("window_overlap", 2, "int", "Window overlap O (sets shared by consecutive windows, < L)",

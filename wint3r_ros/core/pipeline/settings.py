@@ -9,7 +9,7 @@ function that builds the engine's configuration, `sync_settings` the front end's
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,14 +32,21 @@ class SyncSettings:
     window: WindowConfig = WindowConfig(4, 2, "time")
 
 
-_SYNC_NAMES = ("slop", "queue_size", "stream_timeout", "min_cameras", "jump_back_threshold")
+_SYNC_NAMES = ("sync_policy", "slop", "queue_size", "stream_timeout", "min_cameras",
+               "jump_back_threshold", "auto_offset")
 
 
-def sync_settings(values: Mapping[str, Any]) -> SyncSettings:
+def sync_settings(values: Mapping[str, Any],
+                  rig_offsets: Sequence[float] | None = None) -> SyncSettings:
     """SyncSettings of checked SYNC_PARAMETERS values (a new sync setting: its parameter in
-    SYNC_PARAMETERS and its SyncConfig field here)."""
+    SYNC_PARAMETERS and its SyncConfig field here). time_offsets: the parameter when given
+    (one per camera), else ``rig_offsets`` (each camera's time_offset in the rig file), else
+    none."""
+    offsets = tuple(float(v) for v in values["time_offsets"])
+    if not offsets and rig_offsets and any(rig_offsets):
+        offsets = tuple(float(v) for v in rig_offsets)
     return SyncSettings(
-        sync=SyncConfig(**{k: values[k] for k in _SYNC_NAMES}),
+        sync=SyncConfig(**{k: values[k] for k in _SYNC_NAMES}, time_offsets=offsets),
         window=WindowConfig(values["window_length"], values["window_overlap"], "time"))
 
 
