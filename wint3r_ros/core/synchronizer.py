@@ -373,7 +373,8 @@ class Synchronizer:
         offset_ms = (fit.offset_ns or 0) / 1e6
         drift = fit.drift or 0.0
         if not warn:
-            return f"camera '{name}': clock offset {offset_ms:+.2f} ms is within the slop again"
+            left = self._remaining_ns(camera, fit) / 1e6
+            return f"camera '{name}': clock offset {left:+.2f} ms (after corrections) is within the slop again"
         return (f"camera '{name}': clock offset {offset_ms:+.2f} ms against the rig, drift "
                 f"{drift * 1e3:+.3f} ms/s, slop {self.policy.slop * 1e3:.1f} ms: its sets will "
                 "stop matching; set time_offsets, enable auto_offset or check its clock/trigger")

@@ -145,7 +145,8 @@ class _BagRun:
         resolved = model_settings(fusion, loaded)
         stage = FusionStage(model, fusion, resolved, self.rig, base_frame=base_frame,
                             log=lambda text: self.log(f"process-bag: {text}"))
-        front = SyncFrontEnd(self.rig.camera_names, sync_settings(self.cfg.sync))
+        front = SyncFrontEnd(self.rig.camera_names, sync_settings(
+            self.cfg.sync, [c.time_offset for c in self.rig.cameras]))
         return Pipeline(front, stage, [c.frame_id for c in self.rig.cameras]), resolved.description
 
     def open_input(self, reader: Any) -> list[str]:
@@ -185,6 +186,9 @@ class _BagRun:
         finally:
             self.timer.stop("read_decode")
         self.write(self._step(lambda: self.pipeline.add(cam, msg.stamp_ns, rgb)))
+        for e in self.pipeline.front.events():  # drained, so they never pile up
+            if e.kind == "clock_warning":
+                self.log(f"process-bag: warning: sync: {e.detail}")
         return not (self.cfg.max_sets and self.pipeline.front.sets >= self.cfg.max_sets)
 
     def _usable(self, cam: int, msg: Any) -> bool:
@@ -377,6 +381,7 @@ def _write_metrics(result: ProcessResult, run_: _BagRun, input_bag: Any) -> None
            "metrics": result.metrics, "frames_processed": result.frames_out,
            "frames_dropped": result.frames_dropped, "drops": result.drops, "sets": result.sets,
            "windows": result.windows, "metric_scale": result.metric_scale,
+           "clock": [c["clock"] for c in run_.pipeline.front.stats()["cameras"]],
            "frames_per_s": result.frames_per_s, "seconds": result.timings,
            "settings": json.loads(json.dumps(settings, default=list))}
     result.metrics_path.write_text(json.dumps(doc, indent=1) + "\n")

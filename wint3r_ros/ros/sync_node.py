@@ -55,7 +55,8 @@ class SyncNode(Node):
         if problem:
             raise ConfigError(f"node '{self.get_name()}': {problem}")
         self._configure_cameras(p)
-        self.front = SyncFrontEnd(self.camera_names, sync_settings(p))
+        self.front = SyncFrontEnd(self.camera_names, sync_settings(
+            p, [c.time_offset if c is not None else 0.0 for c in self.rig_cameras]))
         self._lock = threading.Lock()           # the front end, the outbox and the counters
         self._outbox_ready = threading.Condition(self._lock)
         self._outbox: deque = deque()           # complete windows for the publisher thread
@@ -227,7 +228,7 @@ class SyncNode(Node):
             if windows:
                 self._outbox_ready.notify()
         for e in events:
-            if e.kind in ("time_jump", "stalled", "stream_silent"):
+            if e.kind in ("time_jump", "stalled", "stream_silent", "clock_warning"):
                 self.get_logger().warning(f"sync: {e.kind}: {e.detail}")
             else:
                 self.get_logger().info(f"sync: {e.kind}: {e.detail}")
@@ -314,16 +315,23 @@ class SyncNode(Node):
         if outbox_dropped:
             drops["windows/outbox_full"] = outbox_dropped
         silent = [c["name"] for c in stats["cameras"] if c["silent"]]
+        off_clock = [c["name"] for c in stats["cameras"]
+                     if c["clock"]["state"] in ("near_slop", "no_sets")
+                     and (c["clock"]["phase_offset_s"] is None
+                          or abs(c["clock"]["phase_offset_s"]) >= 0.5 * self.p["slop"])]
         if not any(c["received"] for c in stats["cameras"]):
             state = "waiting: no image received yet"
         elif stats["stalled"]:
             state = f"degraded: no sets, silent camera(s) {', '.join(silent)}"
         elif silent:
             state = f"degraded: silent camera(s) {', '.join(silent)}"
+        elif off_clock:
+            state = f"warning: clock offset near or beyond the slop: {', '.join(off_clock)}"
         else:
             state = "ok"
         return {"stats": stats, "drops": drops, "latency": latency, "rate": rate,
                 "newest_ns": newest, "published": published, "state": state,
+                "off_clock": off_clock,
                 "window_index": max(epoch_windows - 1, 0)}
 
     def publish_status(self) -> None:
@@ -352,16 +360,20 @@ class SyncNode(Node):
             topic = self.image_topics[c]
             dropped = sum(cam["dropped"].values())
             rejected = sum(cam["rejected"].values())
+            clock = cam["clock"]
             if topic in silent_topics:
                 lvl, text = diagnostics.ERROR, silent_topics[topic]
             elif cam["silent"]:
                 lvl, text = diagnostics.WARN, "silent (stream time)"
+            elif cam["name"] in v["off_clock"]:
+                lvl, text = diagnostics.WARN, _clock_text(clock, self.p["slop"])
             elif rejected:
                 lvl, text = diagnostics.WARN, f"{rejected} image(s) rejected"
             else:
                 lvl, text = diagnostics.OK, "ok"
             values = {"topic": topic, "received": cam["received"], "matched": cam["matched"],
-                      "dropped": dropped, "rejected": rejected, "pending": cam["pending"]}
+                      "dropped": dropped, "rejected": rejected, "pending": cam["pending"],
+                      **_clock_values(clock)}
             values.update({f"dropped.{r}": n for r, n in cam["dropped"].items() if n})
             values.update({f"rejected.{r}": n for r, n in cam["rejected"].items() if n})
             statuses.append(diagnostics.diagnostic_status(f"{me}: camera {cam['name']}", lvl,
@@ -382,6 +394,29 @@ class SyncNode(Node):
 def _window_batch_type() -> Any:
     from wint3r_ros.msg import WindowBatch
     return WindowBatch
+
+
+def _ms(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds * 1e3:.3f}"
+
+
+def _clock_values(clock: dict[str, Any]) -> dict[str, Any]:
+    """A camera's clock report (core.synchronizer) as diagnostics values (ms, ppm; empty
+    while unknown)."""
+    return {"clock_state": clock["state"], "clock_offset_ms": _ms(clock["offset_s"]),
+            "clock_drift_ppm": "" if clock["drift_ppm"] is None else f"{clock['drift_ppm']:.1f}",
+            "clock_correction_ms": _ms(clock["correction_s"]),
+            "clock_phase_offset_ms": _ms(clock["phase_offset_s"]),
+            "time_offset_s": clock["time_offset_s"]}
+
+
+def _clock_text(clock: dict[str, Any], slop: float) -> str:
+    if clock["phase_offset_s"] is not None:
+        return (f"in no set: stamps {clock['phase_offset_s'] * 1e3:+.1f} ms off the rig (slop "
+                f"{slop * 1e3:.1f} ms); set time_offsets or check its clock")
+    drift = clock["drift_ppm"] or 0.0
+    return (f"clock offset {(clock['offset_s'] or 0.0) * 1e3:+.2f} ms, drift {drift:+.0f} ppm, "
+            f"near the {slop * 1e3:.1f} ms slop; set time_offsets or auto_offset")
 
 
 def _status_type() -> Any:

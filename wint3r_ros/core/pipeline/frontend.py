@@ -134,15 +134,16 @@ class SyncFrontEnd:
     # ---------------------------------------------------------------------------- status
     def stats(self) -> dict[str, Any]:
         """Per camera: received (incl. rejected), matched, dropped per reason, rejected per reason,
-        pending, silent; and sets, windows, epoch, stalled."""
+        pending, silent, clock (offset, drift, state: `Synchronizer.clock_report`); and sets,
+        windows, epoch, stalled."""
         ps = self.sync.stats
         cams = []
-        for st, rej in zip(ps.streams, self.rejected):
+        for st, rej, clock in zip(ps.streams, self.rejected, ps.clock or []):
             cams.append({
                 "name": st.name, "received": st.received + sum(rej.values()),
                 "matched": st.matched, "dropped": {r: st.dropped[r] for r in DROP_REASONS},
                 "rejected": dict(rej), "pending": st.pending, "silent": st.silent,
-                "newest_stamp": st.newest_stamp})
+                "newest_stamp": st.newest_stamp, "clock": clock})
         return {"cameras": cams, "sets": ps.sets, "degraded_sets": ps.degraded_sets,
                 "windows": self.windows_total, "epoch": self.epoch, "stalled": ps.stalled,
                 "resets": ps.resets}
