@@ -125,3 +125,24 @@ def test_sync_node_exact_policy_and_its_refusals(rclpy_context, tmp_path):
     with pytest.raises(ConfigError, match="auto_offset needs sync_policy approximate"):
         SyncNode(context=rclpy_context, parameter_overrides=sync_overrides(
             rig, sync_policy="exact", auto_offset=True))
+
+
+def test_front_end_orders_sets_by_the_rig_clock_when_an_offset_exceeds_a_frame():
+    from wint3r_ros.core.pipeline.frontend import SyncFrontEnd
+    from wint3r_ros.core.pipeline.settings import SyncSettings
+    from wint3r_ros.core.synchronizer import SyncConfig
+    from wint3r_ros.core.window import WindowConfig
+
+    # cam1 stamps 150 ms early (time_offset +0.15 s); it falls silent for a while and comes
+    # back: a set with it starts 150 ms before the last set without it, on the source stamps
+    front = SyncFrontEnd(["a", "b"], SyncSettings(
+        SyncConfig(slop=0.01, min_cameras=1, stream_timeout=0.3, time_offsets=(0.0, 0.15)),
+        WindowConfig(2, 0, "time")))
+    windows = []
+    for k in range(30):
+        t = T0 + k * PERIOD
+        windows += front.add(0, t, ("a", k))
+        if not 10 <= k < 20:
+            windows += front.add(1, t - 150_000_000, ("b", k))
+    assert front.epoch == 0 and front.stats()["degraded_sets"] > 0
+    assert len(windows) >= 14 and all(w.epoch == 0 for w in windows)

@@ -100,12 +100,14 @@ class SyncFrontEnd:
     def _push(self, sets: list[Any], out: list[EpochWindow]) -> None:
         for synced in sets:
             self.sets += 1
-            if self._last_set is not None and synced.stamp <= self._last_set:
+            # order by the stamps on the rig clock (what was matched: strictly increasing even
+            # when time offsets move a camera's stamps by more than a frame period)
+            if self._last_set is not None and synced.aligned_stamp <= self._last_set:
                 self._new_epoch(out)  # sets went back in time
-            self._last_set = synced.stamp
-            # the windows count time in seconds (the items keep the exact stamps)
+            self._last_set = synced.aligned_stamp
+            # the windows count time in seconds (the items keep the exact source stamps)
             window = self.builder.push(synced, [None if t is None else t / 1e9
-                                                for t in synced.stamps])
+                                                for t in synced.aligned])
             if window is not None:
                 self._emit(window, out)
 
