@@ -30,8 +30,6 @@ def bench_pipeline(cameras: int = 3, frames: int = 60, width: int = 128, height:
     from wint3r_ros.offline.make_bag import MakeBagConfig, make_bag
     from wint3r_ros.offline.process_bag import ProcessConfig, process_bag
 
-    if threads:
-        torch.set_num_threads(threads)
     model = None
     if random_weights:
         from wint3r_ros.model.config import WinT3RConfig
@@ -44,7 +42,8 @@ def bench_pipeline(cameras: int = 3, frames: int = 60, width: int = 128, height:
             cameras=cameras, frames=frames, scene=seed, storage=storage, width=width,
             height=height))
         for k in range(repeats):
-            cfg = ProcessConfig(fusion={"device": "cpu", "input_long_side": input_long_side},
+            cfg = ProcessConfig(fusion={"device": "cpu", "input_long_side": input_long_side,
+                                        "torch_threads": threads},
                                 storage=storage, progress=False)
             res = process_bag(made.bag, Path(tmp) / f"out{k}", made.rig, cfg, model=model,
                               log=lambda text: None)
@@ -59,6 +58,7 @@ def bench_pipeline(cameras: int = 3, frames: int = 60, width: int = 128, height:
                 "phase_seconds": {**phases, "other": other},
                 "phase_share": {k2: v / total for k2, v in {**phases, "other": other}.items()},
                 "load_model_seconds": res.timings["load_model"],
+                "torch_threads": torch.get_num_threads(),
                 "weights": res.weights, "output_messages": sum(res.counts.values())})
     best = max(runs, key=lambda r: r["frames_per_s"] or 0.0)
     return {"best": best, "runs": runs}
@@ -70,7 +70,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=128, help="image width (128)")
     parser.add_argument("--height", type=int, default=96, help="image height (96)")
     parser.add_argument("--format", choices=("mcap", "sqlite3"), default="mcap")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1; 0: default)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1; 0: auto, as the nodes' torch_threads)")
     parser.add_argument("--input-long-side", type=int, default=0,
                         help="model input long side (0: the checkpoint card's, 128)")
     parser.add_argument("--random-weights", action="store_true",

@@ -16,6 +16,7 @@ what changes is the transformer blocks' matmuls:
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Iterator
 from functools import lru_cache
@@ -26,11 +27,16 @@ from wint3r_ros.errors import ConfigError
 
 __all__ = ["PRECISIONS", "PRECISION_CHOICES", "resolve_device", "resolve_precision",
            "cpu_bf16_native", "autocast", "prepare_model", "maybe_compile", "quantize_int8",
-           "TRANSFORMER_BLOCKS"]
+           "TRANSFORMER_BLOCKS", "default_torch_threads", "set_torch_threads"]
 
 # The autocast dtype of each precision (int8 runs its quantised linears without autocast).
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}
 PRECISION_CHOICES = ("auto", *PRECISIONS)
+# torch_threads=0 ("auto"): half the cores this process may use, at least 1, at most this many.
+# torch's own default (one thread per core) collapses as soon as another process wants a core:
+# 2-camera 256x192 process-bag with one busy-loop process on a 2-core machine ran 2.7-3.5
+# frames/s with 1 thread and 0.3-0.7 with 2 (= torch's default there): docs/BENCHMARKS.md.
+MAX_AUTO_THREADS = 4
 # The module lists holding the transformer blocks (what bf16/int8 and torch.compile act on).
 TRANSFORMER_BLOCKS = ("enc_blocks", "dec_blocks", "dec_blocks_state")
 
@@ -179,3 +185,20 @@ def maybe_compile(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
         for block in getattr(model, name):
             block.compile(dynamic=False)
     return model
+
+
+def default_torch_threads(cores: int | None = None) -> int:
+    """CPU threads for torch when the setting is 0: ``max(1, min(4, cores // 2))``, cores being
+    the CPUs this process may run on (its affinity mask, so a container's limit counts)."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_AUTO_THREADS, (cores or 1) // 2))
+
+
+def set_torch_threads(threads: int) -> int:
+    """Set torch's intra-op CPU threads: ``threads`` when > 0, else `default_torch_threads()`.
+    Returns the number now in force."""
+    n = threads if threads > 0 else default_torch_threads()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n

@@ -128,15 +128,13 @@ class _BagRun:
         from wint3r_ros.core.pipeline.offline import Pipeline
         from wint3r_ros.core.pipeline.settings import model_settings, resolve_base_frame, sync_settings
         from wint3r_ros.model.loader import load_reconstruction_model
+        from wint3r_ros.model.runtime import set_torch_threads
 
         fusion = self.cfg.fusion
         base_frame = resolve_base_frame(fusion["base_frame"], self.rig, self.log)
         if base_frame == fusion["world_frame"]:
             raise ConfigError(f"world_frame and base_frame are both {base_frame!r}")
-        if fusion["torch_threads"]:
-            import torch
-
-            torch.set_num_threads(fusion["torch_threads"])
+        set_torch_threads(fusion["torch_threads"])
         loaded = None
         if model is None:
             loaded = load_reconstruction_model(fusion["checkpoint"], fusion["model_preset"],

@@ -47,6 +47,7 @@ from wint3r_ros.core.pipeline.settings import model_settings, resolve_base_frame
 from wint3r_ros.data.builders import output_messages, status_msg
 from wint3r_ros.errors import CalibrationError, ConfigError, InputError, Wint3rError
 from wint3r_ros.model.loader import load_reconstruction_model
+from wint3r_ros.model.runtime import set_torch_threads
 from wint3r_ros.ros import convert, diagnostics, qos
 from wint3r_ros.ros.batch import decode_window_batch
 from wint3r_ros.ros.params import declare_parameters, set_parameters_callback, validate
@@ -122,10 +123,7 @@ class FusionNode(Node):
         problem = cross_check({"world_frame": p["world_frame"], "base_frame": base_frame})
         if problem:
             raise ConfigError(f"node '{self.get_name()}': {problem}")
-        if p["torch_threads"]:
-            import torch
-
-            torch.set_num_threads(p["torch_threads"])
+        set_torch_threads(p["torch_threads"])
         loaded = None
         if model is None:
             try:

@@ -322,7 +322,9 @@ FUSION_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("input_long_side", 0, "int",
               "Long side of the model input, px (multiple of 16); 0: the checkpoint's own",
               low=0, high=4096, rule=_multiple_of_16),
-    ParamSpec("torch_threads", 0, "int", "CPU threads for torch (0: torch's default)",
+    ParamSpec("torch_threads", 0, "int",
+              "CPU threads for torch; 0: auto, half the cores (1 to 4), which keeps its speed "
+              "when other processes use the CPU (torch's own default, every core, does not)",
               low=0, high=1024),
     ParamSpec("confidence_threshold", 0.0, "float",
               "Depth and cloud points below this model confidence (>= 1) are NaN / left out; "
