@@ -118,6 +118,13 @@ def parse_yaml(text: str | bytes, source: str, what: str = "YAML", *,
         raise error(f"{source}: not valid YAML ({what}): {brief(err, 160)}") from err
     except RecursionError as err:   # cannot happen below max_depth; kept as a last guard
         raise error(f"{source}: {what} is nested too deeply") from err
+    except Wint3rError:
+        raise
+    except Exception as err:  # noqa: BLE001 - PyYAML's constructors fail in many ways
+        # a scalar the resolver typed but its constructor cannot build: a 5000-digit integer,
+        # the date 2001-13-45, `!!int x` (ValueError), `!!timestamp 1` (AttributeError)
+        raise error(f"{source}: not valid YAML ({what}): a value cannot be read: "
+                    f"{brief(err, 120)}") from err
 
 
 def load_yaml(path: str | Path, what: str = "YAML file", *,

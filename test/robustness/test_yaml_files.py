@@ -120,6 +120,11 @@ def test_yaml_12_exponent_floats_are_numbers_and_our_own_files_round_trip(tmp_pa
     path.write_bytes(b"a: " + b"x" * (2 << 20))
     with pytest.raises(ConfigError, match="larger than this reader accepts"):
         load_yaml(path)
+    # values whose constructor fails were raw ValueErrors
+    for text in ("a: " + "9" * 5000, "a: 2001-13-45", "a: !!int x", "a: !!timestamp 2001-02-30"):
+        path.write_text(text)
+        with pytest.raises(ConfigError, match="x.yaml: not valid YAML .*a value cannot be read"):
+            load_yaml(path)
 
 
 def test_a_training_config_with_1e_minus_3_is_accepted(tmp_path):
@@ -152,3 +157,27 @@ def test_every_yaml_read_of_the_package_goes_through_yaml_io():
                 if pattern.search(line) and not line.lstrip().startswith("#"):
                     offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
     assert not offenders, offenders
+
+
+def test_random_yaml_documents_of_nasty_scalars_parse_or_give_config_error():
+    """300 random documents built from scalars whose constructors fail or surprise (huge
+    integers, impossible dates, tags, binary, merge keys, sets, anchors): a value or a
+    ConfigError, never another exception."""
+    import random
+
+    from wint3r_ros.yaml_io import parse_yaml
+
+    atoms = ["9" * 5000, "0x" + "f" * 5000, "2001-13-45", "2001-02-30 25:61:61", "!!int x",
+             "!!float y", "!!binary zz", "!!timestamp 1", "!!set {a, b}", "!!omap [a: 1]",
+             "!!python/name:os.system", "<<: {a: 1}", "&a [1]", "*a", "1e999", "-.inf", ".nan",
+             "~", "yes", "0o17", "1_000", "'\\u0000'", '"\\x00"', "[", "{", "? a", "- -", "%TAG",
+             "!<tag:yaml.org,2002:str> s", "1:2:3", "0b101", "\t", "é", ""]
+    rng = random.Random(1e-3)
+    for _ in range(300):
+        lines = [f"{rng.choice(['a', 'b', 'c', '- x', '  d'])}: {rng.choice(atoms)}"
+                 for _ in range(rng.randint(1, 4))]
+        text = "\n".join(lines)
+        try:
+            parse_yaml(text, "doc.yaml")
+        except ConfigError as err:
+            assert str(err).startswith("doc.yaml: ") and "\n" not in str(err), text
