@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # `wint3r-ros bench <name>`: name -> (module, one-line help); same interface as COMMANDS.
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "model": ("wint3r_ros.bench.model", "WinT3R network: ms per window, frames per second, peak memory"),
+    "gpu": ("wint3r_ros.bench.gpu", "the whole GPU table in one run (<= 5 min): official 512x384 "
+            "fp32/bf16/fp16, compile, VRAM, ROS set-to-TF; reduced on the CPU"),
     "core": ("wint3r_ros.bench.core", "sync + window overhead per synchronised set (N cameras)"),
     "ros": ("wint3r_ros.bench.ros", "ROS graph latency over DDS: sync_node, fusion_node (tiny model)"),
     "pipeline": ("wint3r_ros.bench.pipeline",

@@ -6,8 +6,12 @@ Streaming (default): a stream of windows of `--window` frames advancing by the c
 the same input again without the encoder cache (every frame encoded in every window, the
 authors' schedule), alternating the two window by window (or sequence by sequence) so that
 machine load hits both alike, and reports both times, their ratio and the largest difference.
+`--variants fp32+nocache,fp32,fp32+compile,bf16,int8` runs the same input in each variant
+(precision, torch.compile, encoder cache; bench/variants.py) taking turns, and reports per variant
+its time, its ratio to the first and its outputs' deviation from the first (points, confidence,
+poses: model/accuracy.py), plus a markdown table (`--markdown FILE`).
 Weights are random (this measures speed, not quality). Peak memory is the process's maximum RSS
-on the CPU, `torch.cuda.max_memory_allocated` on CUDA.
+on the CPU, `torch.cuda.max_memory_allocated` on CUDA. The load average comes with every run.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import os
 import platform
 import resource
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:   # torch is imported where it runs: `--help` stays fast
@@ -44,6 +49,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the transformer blocks (the first window compiles)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variants", default=None,
+                        help="comma list PRECISION[+compile][+nocache], e.g. "
+                             "fp32+nocache,fp32,bf16,int8: all on the same input, the first is "
+                             "the reference for time ratios and accuracy")
+    parser.add_argument("--out", type=Path, default=None, help="write the JSON here too")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="with --variants: write the markdown table here")
 
 
 def build_random_model(preset: str, device: torch.device, window: int | None = None,
@@ -150,9 +162,12 @@ def machine_info(device: torch.device) -> dict[str, Any]:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
+    from wint3r_ros.model.runtime import cpu_bf16_native
+
     info = {"platform": platform.platform(), "python": platform.python_version(),
             "torch": torch.__version__, "cpu": cpu, "cpu_cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads()}
+            "torch_threads": torch.get_num_threads(), "cpu_bf16_native": cpu_bf16_native(),
+            "load_average": list(os.getloadavg())}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
@@ -181,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
     if args.iterations < 1 or args.warmup < 0:
         raise ConfigError("--iterations must be >= 1 and --warmup >= 0")
     device = resolve_device(args.device)
+    if args.variants:
+        return run_variants_command(args, device)
     t0 = time.perf_counter()
     model = build_random_model(args.preset, device, args.window, args.seed)
     prepare_model(model, device, args.precision)
@@ -227,4 +244,62 @@ def run(args: argparse.Namespace) -> int:
     result["peak_memory"] = _peak_memory_mb(device)
     print(json.dumps({"benchmark": "model", "settings": settings, "machine": machine_info(device),
                       "results": result}))
+    return 0
+
+
+def _variant_calls(models: dict[str, Any], variants: list[Any], args: argparse.Namespace,
+                   device: torch.device) -> tuple[dict[str, Any], float, str]:
+    """One callable per variant (call i -> output), frames per call and the unit's name."""
+    from wint3r_ros.model.inference import online_inference
+
+    cfg = next(iter(models.values())).config
+    if args.sequence:
+        images = _frames(args.sequence, args.height, args.width, args.seed, device)
+        calls = {v.name: (lambda i, m=models[v.name], c=v.cache: online_inference(m, images, use_cache=c))
+                 for v in variants}
+        return calls, float(args.sequence), "sequence"
+    s, stride = cfg.window_size, cfg.window_stride
+    bank = _frames((args.warmup + args.iterations - 1) * stride + s, args.height, args.width,
+                   args.seed, device)
+    streams = {v.name: models[v.name].new_stream() for v in variants}
+
+    def window(i: int, v: Any) -> Any:
+        idx = list(range(i * stride, i * stride + s))
+        return models[v.name].step(streams[v.name], bank[idx], keys=idx if v.cache else None)
+
+    return {v.name: (lambda i, v=v: window(i, v)) for v in variants}, float(stride), "window"
+
+
+def run_variants_command(args: argparse.Namespace, device: torch.device) -> int:
+    """`bench model --variants ...`: every variant on the same input, JSON (+ markdown)."""
+    from wint3r_ros.bench.variants import markdown_table, parse_variants, run_variants, summarise, variant_model
+
+    variants = parse_variants(args.variants)
+    load_before = list(os.getloadavg())
+    t0 = time.perf_counter()
+    base = build_random_model(args.preset, device, args.window, args.seed)
+    models = {v.name: variant_model(base, v, device) for v in variants}
+    build_s = time.perf_counter() - t0
+    calls, per_call, unit = _variant_calls(models, variants, args, device)
+    runs = run_variants(models, calls, args.iterations, args.warmup, device,
+                        interleave=device.type != "cuda")
+    rows = summarise(runs, per_call, unit, args.warmup)
+    cfg = base.config
+    settings = {"preset": args.preset, "height": args.height, "width": args.width,
+                "window": cfg.window_size, "stride": cfg.window_stride, "device": str(device),
+                "variants": [v.name for v in variants], "reference": variants[0].name,
+                "iterations": args.iterations, "warmup": args.warmup, "sequence": args.sequence,
+                "weights": "random", "model_build_s": round(build_s, 2),
+                "interleaved": device.type != "cuda"}
+    table = markdown_table(rows, unit)
+    doc = {"benchmark": "model", "settings": settings, "machine": machine_info(device),
+           "load_average_before": load_before,
+           "results": {"variants": rows, "peak_memory": _peak_memory_mb(device),
+                       "markdown": table}}
+    text = json.dumps(doc)
+    print(text)
+    if args.out is not None:
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    if args.markdown is not None:
+        args.markdown.write_text(table + "\n")
     return 0

@@ -11,7 +11,9 @@ processes, and a receiver records when outputs arrive. Reported per window (mill
   WindowBatch (DDS in and out included);
 - with ``--fusion``: ``fusion_internal`` (batch arrival -> outputs published), ``model`` (the
   engine's time per window) and ``set_to_depth`` (publishing a set's last image -> receiving
-  its first depth image; includes the window wait, so at least (L - O) frame periods).
+  its first depth image; includes the window wait, so at least (L - O) frame periods) and
+  ``set_to_tf`` (publishing a set's last image -> receiving the /tf transform stamped with it).
+  ``fusion_params`` overrides fusion_node parameters (checkpoint, model_preset, device, ...).
 
 The numbers include Python's GIL shared by all nodes of the process; separate processes do not
 share it. Output: one JSON document with machine, versions and settings.
@@ -36,7 +38,8 @@ def _stats(ms: list[float]) -> dict[str, float] | None:
         return None
     a = np.asarray(ms)
     return {"n": int(a.size), "mean": float(a.mean()), "p50": float(np.percentile(a, 50)),
-            "p90": float(np.percentile(a, 90)), "max": float(a.max())}
+            "p90": float(np.percentile(a, 90)), "p99": float(np.percentile(a, 99)),
+            "max": float(a.max())}
 
 
 def _rendered(cameras: int, width: int, height: int) -> list[np.ndarray]:
@@ -50,7 +53,8 @@ def _rendered(cameras: int, width: int, height: int) -> list[np.ndarray]:
 
 def bench_ros(cameras: int = 3, width: int = 640, height: int = 480, rate: float = 15.0,
               sets: int = 60, transport: str = "raw", fusion: bool = False,
-              input_long_side: int = 128, threads: int = 1) -> dict[str, Any]:
+              input_long_side: int = 128, threads: int = 1,
+              fusion_params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the graph on a synthetic stream; returns the timings (see the module docstring)."""
     import rclpy
     import torch
@@ -92,7 +96,8 @@ def bench_ros(cameras: int = 3, width: int = 640, height: int = 480, rate: float
                                  Parameter("rig_file", value=str(tmp / "rig.yaml")),
                                  Parameter("input_long_side", value=input_long_side),
                                  Parameter("latency_budget", value=0.0), Parameter("queue_size", value=4),
-                                 Parameter("torch_threads", value=threads)])
+                                 Parameter("torch_threads", value=threads)]
+                             + [Parameter(k, value=v) for k, v in (fusion_params or {}).items()])
             nodes.append(fus)
         pub_node = rclpy.create_node("bench_cameras", context=context)
         recv = rclpy.create_node("bench_receiver", context=context)
@@ -102,6 +107,7 @@ def bench_ros(cameras: int = 3, width: int = 640, height: int = 480, rate: float
         sent: dict[int, float] = {}      # newest stamp of a set -> wall time its last image left
         batch_arrival: list[tuple[int, float]] = []
         depth_arrival: dict[int, float] = {}
+        tf_arrival: dict[int, float] = {}
         lock = threading.Lock()
 
         batch_bytes: list[int] = []
@@ -117,9 +123,18 @@ def bench_ros(cameras: int = 3, width: int = 640, height: int = 480, rate: float
             with lock:
                 depth_arrival.setdefault(convert.ns_from_stamp(msg.header.stamp), time.monotonic())
 
+        def on_tf(msg: Any) -> None:
+            now = time.monotonic()
+            with lock:
+                for t in msg.transforms:
+                    tf_arrival.setdefault(convert.ns_from_stamp(t.header.stamp), now)
+
         recv.create_subscription(WindowBatch, "/sync_node/windows", on_batch, 10)
         if fusion:
+            from tf2_msgs.msg import TFMessage
+
             recv.create_subscription(Image, f"/fusion_node/{names[0]}/depth", on_depth, 50)
+            recv.create_subscription(TFMessage, "/tf", on_tf, 100)
         for n in [sync] + ([fus] if fus else []) + [recv]:
             ex = SingleThreadedExecutor(context=context)
             ex.add_node(n)
@@ -133,6 +148,7 @@ def bench_ros(cameras: int = 3, width: int = 640, height: int = 480, rate: float
         t0 = 1_000_000_000_000
         start = time.monotonic()
         set_stamp: dict[int, tuple[int, float]] = {}  # set -> (camera 0 stamp, sent time)
+        set_stamps: dict[int, list[int]] = {}  # set -> every camera's stamp
         for k in range(sets):
             stamps = [t0 + int(k * 1e9 / rate) + int(rng.integers(-1_000_000, 1_000_000)) for _ in names]
             msgs = [convert.image_from_array(np.roll(frames[c], 4 * k, axis=1), "rgb8", s,
@@ -145,6 +161,7 @@ def bench_ros(cameras: int = 3, width: int = 640, height: int = 480, rate: float
             with lock:
                 sent[max(stamps)] = time.monotonic()
                 set_stamp[k] = (stamps[0], sent[max(stamps)])
+                set_stamps[k] = stamps
         end = time.monotonic() + (30 if fusion else 5)
         while time.monotonic() < end:
             time.sleep(0.1)
@@ -157,6 +174,9 @@ def bench_ros(cameras: int = 3, width: int = 640, height: int = 480, rate: float
             e2e = [(t - sent[s]) * 1e3 for s, t in batch_arrival if s in sent]
             depth = [(depth_arrival[s0] - t) * 1e3 for s0, t in set_stamp.values()
                      if s0 in depth_arrival]
+            to_tf = [(min(tf_arrival[x] for x in set_stamps[k] if x in tf_arrival) - t) * 1e3
+                     for k, (_, t) in set_stamp.items()
+                     if any(x in tf_arrival for x in set_stamps[k])]
         sv = sync.status_values()
         result: dict[str, Any] = {
             "windows": len(batch_arrival), "sets_published": sets,
@@ -170,7 +190,8 @@ def bench_ros(cameras: int = 3, width: int = 640, height: int = 480, rate: float
             result.update({"fusion_windows": fv["windows"],
                            "fusion_internal_ms": _stats([x * 1e3 for x in fus._latency]),
                            "model_ms": _stats([x * 1e3 for x in fus._model_sec]),
-                           "set_to_depth_ms": _stats(depth), "fusion_drops": fv["drops"],
+                           "set_to_depth_ms": _stats(depth), "set_to_tf_ms": _stats(to_tf),
+                           "fusion_drops": fv["drops"],
                            "fusion_frames_out": fv["frames_out"]})
         return result
     finally:

@@ -60,6 +60,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=PROTOCOL["window"], help="window length L")
     parser.add_argument("--overlap", type=int, default=PROTOCOL["overlap"], help="window overlap O")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--precision", default="fp32",
+                        choices=("auto", "fp32", "bf16", "fp16", "int8"),
+                        help="model precision (docs/MODEL.md, Device and precision)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON report here")
 
@@ -145,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or TINY_CHECKPOINT
-    model = load_model(checkpoint, device=args.device)
+    model = load_model(checkpoint, device=args.device, precision=args.precision)
     long_side = _long_side(args, checkpoint)
     window = WindowConfig(args.window, args.overlap)
     protocol: dict[str, Any] = {"window": args.window, "overlap": args.overlap,
@@ -195,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
                       trajectory=None if args.trajectories is None else
                       partial(export_trajectories, args.trajectories))
     report = {"checkpoint": str(checkpoint), "model_config_hash": config_hash(model.config),
-              "device": str(next(model.parameters()).device), "protocol": protocol, **report}
+              "device": str(next(model.parameters()).device), "precision": model.precision,
+              "protocol": protocol, **report}
     report = clean_json(report)
     s = report["summary"]
     m, b = s["model"], s["baselines"]
