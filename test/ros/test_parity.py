@@ -1,7 +1,8 @@
 """One pipeline, two shells: the same bag through the live graph (replay with /clock ->
 sync_node -> WindowBatch over DDS, reliable QoS, sim time -> fusion_node) and through
 process-bag gives the same frames out, the same poses and the same depth, with the same settings
-(the nodes' defaults; only the model input size is made small for speed, for both)."""
+(the nodes' defaults; only the model input size is made small for speed, for both), the end
+of the bag included."""
 from __future__ import annotations
 
 import sys
@@ -28,7 +29,9 @@ from wint3r_ros.offline.replay import ReplayConfig, replay_bag  # noqa: E402
 from wint3r_ros.ros import convert as cv  # noqa: E402
 
 torch.set_num_threads(1)
-SETS = 10               # L = 4, O = 2: windows end at sets 4, 6, 8, 10; none left over
+SETS = 11   # L = 4, O = 2: windows end at sets 4, 6, 8, 10; the 11th set waits for a window
+            # that does not come: process-bag sends it at the end of the bag, sync_node after
+            # hold_timeout (1 s) without images; the frames held for the merge likewise
 SETTINGS = {"input_long_side": 64, "torch_threads": 1}   # the same for both shells
 NAMES = ("cam0", "cam1", "cam2")
 

@@ -62,6 +62,7 @@ class SyncNode(Node):
         self._outbox: deque = deque()           # complete windows for the publisher thread
         self._size_checked: set[int] = set()    # cameras whose image size was looked at
         self._outbox_dropped = 0
+        self._last_image: float | None = None  # wall time of the last image taken in
         self._stop = threading.Event()
         self._jpeg_cache: dict = {}             # overlapping windows encode each image once
         self._infos: list[Any] = [None] * len(self.camera_names)
@@ -91,6 +92,8 @@ class SyncNode(Node):
             self.create_subscription(CameraInfo, topic, lambda m, i=i: self._on_info(i, m), in_qos)
         self._status_timer = self.create_timer(p["status_period"], self.publish_status,
                                                clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._hold_timer = self.create_timer(0.25, self._flush_if_idle,
+                                             clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.add_on_set_parameters_callback(set_parameters_callback(
             SYNC_PARAMETERS, cross_check, lambda: dict(self.p)))
         self.add_post_set_parameters_callback(self._apply_parameters)
@@ -213,20 +216,44 @@ class SyncNode(Node):
             if not self._header_frames[cam]:
                 self._header_frames[cam] = msg.header.frame_id
             self._newest_ns = max(self._newest_ns, stamp_ns)
+            self._last_image = arrival
             try:
                 windows = self.front.add(cam, stamp_ns, msg)
             except Exception as err:  # a SyncError must not take the node down
                 windows = []
                 self._ratelog(("sync", cam), f"{topic}: {err}")
             events = self.front.events()
-            for w in windows:
-                if len(self._outbox) >= _OUTBOX_SIZE:
-                    self._outbox.popleft()
-                    self._outbox_dropped += 1
-                self._outbox.append((w, self._camera_infos(w.window), self._frame_ids(),
-                                     arrival, self.p["transport"], self.p["jpeg_quality"]))
-            if windows:
-                self._outbox_ready.notify()
+            self._to_outbox(windows, arrival)
+        self._log_events(events)
+
+    def _to_outbox(self, windows: list[Any], arrival: float) -> None:
+        """Queue complete windows for the publisher thread (the lock is held)."""
+        for w in windows:
+            if len(self._outbox) >= _OUTBOX_SIZE:
+                self._outbox.popleft()
+                self._outbox_dropped += 1
+            self._outbox.append((w, self._camera_infos(w.window), self._frame_ids(),
+                                 arrival, self.p["transport"], self.p["jpeg_quality"]))
+        if windows:
+            self._outbox_ready.notify()
+
+    def _flush_if_idle(self) -> None:
+        """No image for hold_timeout (wall) seconds: send the sets still waiting for a window
+        (the end of a bag, stopped cameras), as process-bag does at the end of its input."""
+        timeout = self.p["hold_timeout"]
+        now = time.monotonic()
+        with self._lock:
+            if not timeout or self._last_image is None or now - self._last_image <= timeout:
+                return
+            self._last_image = None  # once per silence
+            windows = self.front.flush()
+            events = self.front.events()
+            self._to_outbox(windows, now)
+        if windows:
+            self.get_logger().info(f"sent {len(windows)} last window(s): no image for {timeout} s")
+        self._log_events(events)
+
+    def _log_events(self, events: list[Any]) -> None:
         for e in events:
             if e.kind in ("time_jump", "stalled", "stream_silent", "clock_warning"):
                 self.get_logger().warning(f"sync: {e.kind}: {e.detail}")

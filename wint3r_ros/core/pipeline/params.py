@@ -297,6 +297,10 @@ SYNC_PARAMETERS: tuple[ParamSpec, ...] = (
               low=1, high=64),
     ParamSpec("window_overlap", 2, "int", "Window overlap O (sets shared by consecutive windows, < L)",
               low=0, high=63),
+    ParamSpec("hold_timeout", 1.0, "float",
+              "Send the sets that wait for a window (and every set still possible) when no image "
+              "has come for this long (wall time, s: the end of a bag, stopped cameras; below "
+              "fusion_node's hold_timeout); 0: never", low=0.0, high=3600.0, read_only=False),
     ParamSpec("input_qos", "sensor_data", "str",
               "QoS of the image and camera_info subscriptions", choices=INPUT_QOS_NAMES),
     ParamSpec("transport", "raw", "str", "Images in outgoing WindowBatch messages",
