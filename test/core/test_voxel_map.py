@@ -90,7 +90,6 @@ def test_run_map_keeps_the_newest_poses_and_counts_changes():
     assert run.version == v
     run.add_cloud(np.array([[0.5, 0.5, 0.5]]), None)
     assert run.version == v + 1 and len(run.cloud) == 1
-    stamps, poses = run.trajectory()
+    pts, cols, stamps, poses, stats = run.snapshot()
     assert stamps == [102, 103, 104] and poses[:, 0, 3].tolist() == [2.0, 3.0, 4.0]
-    run.clear()
-    assert len(run.cloud) == 0 and run.trajectory()[0] == []
+    assert len(pts) == len(cols) == stats["voxels"] == 1

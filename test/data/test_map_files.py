@@ -2,81 +2,25 @@
 parsed back with a reader written here from the formats' published descriptions."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from wint3r_ros.core.geometry import matrix_from_quat_xyzw
-from wint3r_ros.data.map_files import save_map, write_pcd, write_ply, write_tum_trajectory
-from wint3r_ros.data.rig_files import load_rig
-from wint3r_ros.data.synthetic import RigConfig, build_rig
-from wint3r_ros.errors import InputError
-from wint3r_ros.yaml_io import load_yaml
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fixtures.map_readers import read_pcd, read_ply, read_tum  # noqa: E402
+
+from wint3r_ros.core.geometry import matrix_from_quat_xyzw  # noqa: E402
+from wint3r_ros.data.map_files import save_map, write_pcd, write_ply, write_tum_trajectory  # noqa: E402
+from wint3r_ros.data.rig_files import load_rig  # noqa: E402
+from wint3r_ros.data.synthetic import RigConfig, build_rig  # noqa: E402
+from wint3r_ros.errors import InputError  # noqa: E402
+from wint3r_ros.yaml_io import load_yaml  # noqa: E402
 
 RNG = np.random.default_rng(3)
 PTS = RNG.normal(size=(50, 3)).astype(np.float32) * 10
 COLS = RNG.integers(0, 256, size=(50, 3), dtype=np.uint8)
-
-
-def _header(data: bytes, end: bytes) -> tuple[list[str], bytes]:
-    i = data.index(end) + len(end)
-    return data[:i].decode("ascii").splitlines(), data[i:]
-
-
-def read_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    lines, body = _header(path.read_bytes(), b"end_header\n")
-    assert lines[0] == "ply"
-    fmt = lines[1].split()[1]
-    n = int(next(ln for ln in lines if ln.startswith("element vertex")).split()[2])
-    props = [ln.split()[1:] for ln in lines if ln.startswith("property")]
-    assert props == [["float", "x"], ["float", "y"], ["float", "z"], ["uchar", "red"],
-                     ["uchar", "green"], ["uchar", "blue"]]
-    if fmt == "binary_little_endian":
-        rec = np.frombuffer(body, dtype=np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
-                                                  ("r", "u1"), ("g", "u1"), ("b", "u1")]))
-        assert len(rec) == n
-        return (np.stack([rec["x"], rec["y"], rec["z"]], 1),
-                np.stack([rec["r"], rec["g"], rec["b"]], 1))
-    assert fmt == "ascii"
-    rows = np.array([ln.split() for ln in body.decode().splitlines()], dtype=np.float64)
-    assert rows.shape == (n, 6)
-    return rows[:, :3].astype(np.float32), rows[:, 3:].astype(np.uint8)
-
-
-def read_pcd(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    data = path.read_bytes()
-    i = data.index(b"\nDATA ")
-    j = data.index(b"\n", i + 1) + 1
-    head = {ln.split()[0]: ln.split()[1:] for ln in data[:j].decode().splitlines()
-            if not ln.startswith("#")}
-    assert head["VERSION"] == ["0.7"] and head["FIELDS"] == ["x", "y", "z", "rgb"]
-    assert head["SIZE"] == ["4"] * 4 and head["TYPE"] == ["F", "F", "F", "U"]
-    n = int(head["POINTS"][0])
-    assert int(head["WIDTH"][0]) * int(head["HEIGHT"][0]) == n
-    if head["DATA"] == ["binary"]:
-        rec = np.frombuffer(data[j:], dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
-                                             ("rgb", "<u4")])
-        xyz, rgb = np.stack([rec["x"], rec["y"], rec["z"]], 1), rec["rgb"]
-    else:
-        rows = [ln.split() for ln in data[j:].decode().splitlines()]
-        xyz = np.array([r[:3] for r in rows], np.float32)
-        rgb = np.array([int(r[3]) for r in rows], np.uint32)
-    assert len(xyz) == n
-    cols = np.stack([(rgb >> 16) & 255, (rgb >> 8) & 255, rgb & 255], 1).astype(np.uint8)
-    return xyz, cols
-
-
-def read_tum(path: Path) -> tuple[list[str], np.ndarray]:
-    rows = [ln.split() for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
-    assert all(len(r) == 8 for r in rows)
-    poses = []
-    for r in rows:
-        T = np.eye(4)
-        T[:3, 3] = [float(v) for v in r[1:4]]
-        T[:3, :3] = matrix_from_quat_xyzw([float(v) for v in r[4:]])
-        poses.append(T)
-    return [r[0] for r in rows], np.array(poses)
 
 
 @pytest.mark.parametrize("binary", [True, False])

@@ -167,30 +167,33 @@ class VoxelMap:
 class RunMap:
     """What ``save_map`` writes and ``~/map_cloud`` shows: the `VoxelMap` of the run's clouds and
     the base trajectory (odometry frame), the newest ``max_poses`` poses (oldest dropped, so
-    memory stays flat: 136 bytes a pose)."""
+    memory stays flat: 136 bytes a pose). Thread-safe: the pipeline's worker adds, a service or
+    a timer of the node takes a consistent `snapshot`."""
 
     def __init__(self, config: MapConfig | None = None, max_poses: int = 1_000_000) -> None:
+        import threading
         from collections import deque
 
         self.cloud = VoxelMap(config)
         self._poses: deque = deque(maxlen=max(1, int(max_poses)))
+        self._lock = threading.Lock()
         self.version = 0   # bumped by every change (a publisher republishes only what changed)
 
     def add_cloud(self, points: np.ndarray, colors: np.ndarray | None) -> None:
         if len(points):
-            self.cloud.insert(points, colors)
-            self.version += 1
+            with self._lock:
+                self.cloud.insert(points, colors)
+                self.version += 1
 
     def add_pose(self, stamp_ns: int, odom_from_base: np.ndarray) -> None:
-        self._poses.append((int(stamp_ns), np.array(odom_from_base, np.float64)))
+        with self._lock:
+            self._poses.append((int(stamp_ns), np.array(odom_from_base, np.float64)))
 
-    def clear(self) -> None:
-        self.cloud.clear()
-        self._poses.clear()
-        self.version += 1
-
-    def trajectory(self) -> tuple[list[int], np.ndarray]:
-        """(stamps_ns, odom_from_base [P, 4, 4]), oldest first."""
-        stamps = [s for s, _ in self._poses]
-        poses = np.stack([T for _, T in self._poses]) if self._poses else np.zeros((0, 4, 4))
-        return stamps, poses
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarray, dict]:
+        """(points [V, 3], colours [V, 3], stamps_ns, odom_from_base [P, 4, 4], map stats),
+        copies taken together."""
+        with self._lock:
+            points, colors = self.cloud.points()
+            stamps = [s for s, _ in self._poses]
+            poses = np.stack([T for _, T in self._poses]) if self._poses else np.zeros((0, 4, 4))
+            return points, colors, stamps, poses, self.cloud.stats()

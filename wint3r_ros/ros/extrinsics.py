@@ -144,3 +144,24 @@ class TfExtrinsics:
         pairs = ", ".join(f"{self.base_frame} -> {f}" for f in self.missing)
         return (f"/tf_static has no transform {pairs} after {self.timeout:g} s "
                 f"({len(self.listener.tree)} static transform(s) received)")
+
+    def rig_for(self, camera_names: Sequence[str], frame_ids: Sequence[str],
+                camera_infos: Sequence[Any], rig: Rig | None,
+                warn: Callable[[str], Any]) -> Rig | None:
+        """The rig with TF's mountings (waiting as `wait` does), or None when a frame is missing
+        (``missing_text`` says which). ``rig``: the rig file's, whose intrinsics are kept and
+        whose mountings are compared (each difference warned); None: the window's cameras with
+        the intrinsics of their camera_info (InputError naming a camera without one)."""
+        from wint3r_ros.data.messages import camera_from_camera_info
+
+        if rig is not None:
+            frame_ids = [c.frame_id for c in rig.cameras]
+        poses = self.wait(frame_ids)
+        if poses is None:
+            return None
+        if rig is None:
+            return rig_from_camera_infos(camera_names, camera_infos, frame_ids, poses,
+                                         self.base_frame, camera_from_camera_info)
+        for line in compare_extrinsics(rig, poses):
+            warn(line)
+        return rig_with_poses(rig, poses, self.base_frame)

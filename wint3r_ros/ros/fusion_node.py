@@ -50,13 +50,15 @@ from wint3r_ros.model.loader import load_reconstruction_model
 from wint3r_ros.model.runtime import set_torch_threads
 from wint3r_ros.ros import convert, diagnostics, qos
 from wint3r_ros.ros.batch import decode_window_batch
+from wint3r_ros.ros.extrinsics import TfExtrinsics, metric_depth
+from wint3r_ros.ros.map_services import MapServices
 from wint3r_ros.ros.params import declare_parameters, set_parameters_callback, validate
 from wint3r_ros.ros.tf import StaticTransformBroadcaster, TransformBroadcaster
 
 __all__ = ["FUSION_PARAMETERS", "FusionNode", "load_reconstruction_model", "main"]
 
 DROP_REASONS = ("queue_full", "latency_budget", "stream_reset", "bad_window", "error",
-                "bad_camera_info")
+                "bad_camera_info", "tf_missing")
 
 
 class FusionNode(Node):
@@ -66,9 +68,18 @@ class FusionNode(Node):
     def __init__(self, node_name: str = "fusion_node", *, model: Any = None, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.p = p = declare_parameters(self, FUSION_PARAMETERS)
+        if p["extrinsics_source"] == "tf" and p["publish_camera_tf"]:
+            p["publish_camera_tf"] = False   # the URDF's publisher owns base -> camera frames
+            self.get_logger().info("extrinsics_source tf: the camera frames come from /tf_static; "
+                                   "this node publishes none (publish_camera_tf off)")
         self.stage = self._make_stage(p, model)
         self.world_frame = p["world_frame"]
         self.base_frame = self.stage.outputs.settings.base_frame
+        self.tf_extrinsics = (TfExtrinsics(self, self.base_frame, p["tf_timeout"])
+                              if p["extrinsics_source"] == "tf" else None)
+        self._extrinsics_pending = self.tf_extrinsics is not None
+        self._say_depth(None if self.tf_extrinsics is not None else self.rig,
+                        p["extrinsics_source"])
         self._cond = threading.Condition()
         self._queue: deque = deque()
         self._stop = threading.Event()
@@ -84,6 +95,8 @@ class FusionNode(Node):
         self._model_sec: deque = deque(maxlen=20)
         self._fps = diagnostics.RateMeter()
         self._make_publishers(p)
+        self.map_services = MapServices(self, self.stage, p, self._request_reset,
+                                        self._saved_settings, lambda: self.stage.rig)
         self.watchdog = qos.TopicWatchdog(self, timeout=p["silence_timeout"],
                                           clock_seen=lambda: self.get_clock().now().nanoseconds != 0,
                                           qos_parameter="")
@@ -321,6 +334,8 @@ class FusionNode(Node):
             return
         try:
             win = decode_window_batch(msg, self.windows_sub.topic_name, on_bad_info=self._bad_info)
+            if self._extrinsics_pending:
+                self._extrinsics_from_tf(win)
             batches = self.stage.process(win)
         except (InputError, ConfigError) as err:
             self._bad_window(err)
@@ -337,6 +352,60 @@ class FusionNode(Node):
             self._fps.add(sum(len(b.frames) for b in batches))
             self._status_fresh = True
         self.status_pub.publish(self._status_msg())
+
+    # ------------------------------------------------------------------- services, TF rig
+    def _request_reset(self, reason: str) -> None:
+        """~/reset: the worker starts a new stream before its next window (as on a clock jump);
+        TF extrinsics still missing are looked up again."""
+        with self._cond:
+            self._pending_reset = reason
+            if self.tf_extrinsics is not None and self.tf_extrinsics.missing:
+                self._extrinsics_pending = True
+            self._cond.notify()
+
+    def _extrinsics_from_tf(self, win: Any) -> None:
+        """extrinsics_source tf: the rig from /tf_static (bounded wait); a missing frame is an
+        error naming it, counted, and the node goes on without TF mountings."""
+        self._extrinsics_pending = False
+        frame_ids = [(f or "").lstrip("/") or f"{n}_optical_frame"
+                     for n, f in zip(win.camera_names, win.frame_ids)]
+        rig = self.tf_extrinsics.rig_for(win.camera_names, frame_ids, win.camera_infos,
+                                         self.rig, self.get_logger().warning)
+        if rig is None:
+            with self._cond:
+                self.drops["tf_missing"] += 1
+            fallback = ("using rig_file's mountings" if self.rig is not None else
+                        "running without a rig: relative scale")
+            self.get_logger().error(f"{self.tf_extrinsics.missing_text()}; {fallback} (a later "
+                                    "~/reset looks again)")
+            self._say_depth(self.rig, "rig_file",
+                            f"; /tf_static lacks {', '.join(self.tf_extrinsics.missing)}")
+            return
+        self.stage.set_rig(rig)
+        self.get_logger().info(f"camera mountings from /tf_static: "
+                               f"{', '.join(c.frame_id for c in rig.cameras)} in {rig.base_frame}")
+        self._say_depth(rig, "tf")
+
+    def _say_depth(self, rig: Any, source: str, why: str = "") -> None:
+        """Log (and keep for the status) whether depth will be metric and, if not, why."""
+        metric, text = metric_depth(rig, source, self.p["rig_file"])
+        self._depth = (metric, text + why)
+        if metric:
+            self.get_logger().info(self._depth[1])
+        else:
+            self.get_logger().warning(self._depth[1])
+
+    def _saved_settings(self) -> dict[str, Any]:
+        """The settings written next to a saved map."""
+        keys = ("rig_file", "extrinsics_source", "world_frame", "checkpoint", "model_preset",
+                "confidence_threshold", "map_voxel_size", "map_max_points", "cloud_pixel_stride",
+                "max_pool_tokens", "merge", "image_order")
+        with self._cond:
+            values = {k: self.p[k] for k in keys}
+        v = self.status_values()
+        return {**values, "base_frame": self.base_frame, "input_long_side": self.input_long_side,
+                "depth": self._depth[1], "scale_is_metric": v["metric"], "scale": v["scale"],
+                "frames_out": v["frames_out"], "resets": v["resets"]}
 
     # -------------------------------------------------------------------------- publishing
     def _publish(self, batch: Any) -> None:
@@ -400,6 +469,8 @@ class FusionNode(Node):
                                     "latency", "model_sec", "fps", "pool_size", "metric", "scale")}
         values.update({f"dropped.{k}": n for k, n in v["drops"].items()})
         values["input_long_side"] = self.input_long_side
+        values["depth"] = self._depth[1]
+        values["map_points"] = len(self.stage.map.cloud)
         status = diagnostics.diagnostic_status(f"{self.get_fully_qualified_name()}: reconstruction",
                                                level, state, values, hardware_id=self.base_frame)
         return diagnostics.diagnostic_array(self.get_clock().now().to_msg(), [status])

@@ -104,6 +104,12 @@ class SyncNode(Node):
             f"{len(self.camera_names)} cameras {self.camera_names} on {self.image_topics} "
             f"({p['input_qos']} QoS); windows of L={p['window_length']}, O={p['window_overlap']}, "
             f"slop {p['slop'] * 1e3:.1f} ms -> {self.windows_pub.topic_name} ({p['transport']})")
+        depth = f"{self._depth[1]} (fusion_node decides: with extrinsics_source tf the mountings " \
+                "come from /tf_static)"
+        if self._depth[0]:
+            self.get_logger().info(depth)
+        else:
+            self.get_logger().warning(depth)
 
     # ------------------------------------------------------------------------ configuration
     def _configure_cameras(self, p: dict[str, Any]) -> None:
@@ -128,6 +134,10 @@ class SyncNode(Node):
                 raise ConfigError(f"camera_names {missing} are not in rig_file {p['rig_file']} "
                                   f"(it has {rig.camera_names})")
         cams = [rig.camera(n) for n in names] if rig else [None] * len(names)
+        from wint3r_ros.ros.extrinsics import metric_depth
+
+        self._depth = metric_depth(rig.with_cameras(cams) if rig else None, "rig_file",
+                                   p["rig_file"])
         topics = p["image_topics"] or [c.topic if c else f"/{n}/image_raw" for n, c in zip(names, cams)]
         infos = p["camera_info_topics"] or [c.camera_info_topic for c in cams if c and c.camera_info_topic]
         if len(topics) != len(names):
@@ -380,7 +390,8 @@ class SyncNode(Node):
              "degraded_sets": stats["degraded_sets"], "epoch": stats["epoch"],
              "latency_sec": v["latency"], "frames_per_sec": v["rate"],
              "slop": self.p["slop"], "window_length": self.p["window_length"],
-             "window_overlap": self.p["window_overlap"], "transport": self.p["transport"]},
+             "window_overlap": self.p["window_overlap"], "transport": self.p["transport"],
+             "depth": self._depth[1]},
             hardware_id=self.base_frame))
         silent_topics = self.watchdog.warnings
         for c, cam in enumerate(stats["cameras"]):
@@ -388,8 +399,9 @@ class SyncNode(Node):
             dropped = sum(cam["dropped"].values())
             rejected = sum(cam["rejected"].values())
             clock = cam["clock"]
-            if topic in silent_topics:
-                lvl, text = diagnostics.ERROR, silent_topics[topic]
+            if topic in silent_topics:   # stopped after delivering (a bag ended): WARN
+                lvl = diagnostics.WARN if topic in self.watchdog.stopped else diagnostics.ERROR
+                text = silent_topics[topic]
             elif cam["silent"]:
                 lvl, text = diagnostics.WARN, "silent (stream time)"
             elif cam["name"] in v["off_clock"]:

@@ -22,10 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from wint3r_ros.core.engine import StreamingReconstructor
 from wint3r_ros.core.outputs import OutputStage
 from wint3r_ros.core.pipeline.records import OutputBatch, StatusRecord, WindowInput
 from wint3r_ros.core.pipeline.settings import ModelSettings, engine_config, output_settings
+from wint3r_ros.core.voxel_map import MapConfig, RunMap
 from wint3r_ros.core.window import Frame, Window, WindowConfig
 from wint3r_ros.errors import InputError
 
@@ -106,6 +109,10 @@ class FusionStage:
         self.rig = rig
         self.log = log or (lambda text: None)
         self.outputs = OutputStage(output_settings(self.values, base_frame), rig)
+        # the whole run's map and trajectory (odometry frame: it survives resets, odom continues)
+        self.map = RunMap(MapConfig(self.values["map_voxel_size"],
+                                    max(1, self.values["map_max_points"])),
+                          self.values["map_max_poses"])
         self.assembler = WindowAssembler(self.values["image_order"])
         self.engine: StreamingReconstructor | None = None
         self._engine_key: tuple | None = None
@@ -221,8 +228,21 @@ class FusionStage:
             resets=self.counters["resets"], state=state or self.state())
 
     # -------------------------------------------------------------------------- internal
+    def set_rig(self, rig: Any) -> None:
+        """Use another rig (camera mountings from TF): the next window builds a new engine."""
+        self.rig = rig
+        self._engine_key = None
+
     def _batch(self, results: list[Any]) -> OutputBatch:
         batch = self.outputs.window(results, self._stamps, self._frame_ids, self._infos)
+        for pose in batch.poses:
+            self.map.add_pose(pose.stamp_ns, pose.odom_from_base)
+        if self.values["map_max_points"] > 0:
+            have = [r.points for r in results if r.points is not None and len(r.points)]
+            if have:
+                cols = [r.colors for r in results if r.points is not None and len(r.points)]
+                self.map.add_cloud(self.outputs.odom.points_in_odom(np.concatenate(have)),
+                                   np.concatenate(cols))
         self.counters["frames_out"] += len(results)
         for r in results:
             self._stamps.pop((r.camera_index, r.set_index), None)

@@ -359,6 +359,14 @@ FUSION_PARAMETERS: tuple[ParamSpec, ...] = (
               low=0.0, high=1e6, read_only=False),
     ParamSpec("rig_file", "", "str",
               "Rig calibration YAML: camera optical frames for /tf_static and the metric scale"),
+    ParamSpec("extrinsics_source", "rig_file", "str",
+              "Camera mountings: rig_file's T_base_camera, or tf: /tf_static's base_frame -> each "
+              "camera's frame_id (robot_state_publisher from a URDF; intrinsics from rig_file, "
+              "else the windows' camera_info)", choices=("rig_file", "tf")),
+    ParamSpec("tf_timeout", 5.0, "float",
+              "With extrinsics_source tf: longest wait for the camera frames on /tf_static after "
+              "start-up (s); then an error naming the missing frame, counted (tf_missing)",
+              low=0.0, high=3600.0),
     ParamSpec("world_frame", "odom", "str", "Frame of TF, odometry, path and cloud (REP-105 odom)",
               rule=_world_frame_rule),
     ParamSpec("base_frame", "base_link", "str", "Rig base frame (empty: the rig_file's)",
@@ -380,6 +388,20 @@ FUSION_PARAMETERS: tuple[ParamSpec, ...] = (
               high=100_000_000, read_only=False),
     ParamSpec("cloud_pixel_stride", 4, "int", "Cloud points from every k-th model pixel",
               low=1, high=64),
+    ParamSpec("map_voxel_size", 0.1, "float",
+              "Voxel edge of the accumulated map (~/map_cloud, ~/save_map), m (model units "
+              "without metric scale): one point per voxel, the mean of its points",
+              low=0.001, high=100.0),
+    ParamSpec("map_max_points", 500000, "int",
+              "Most voxels in the map (35 bytes each); over it the least recently seen voxels "
+              "are evicted; 0: no map", low=0, high=100_000_000),
+    ParamSpec("map_max_poses", 1000000, "int",
+              "Base poses kept for ~/save_map's trajectory (oldest dropped)", low=1,
+              high=100_000_000),
+    ParamSpec("publish_map", True, "bool", "Publish ~/map_cloud (transient local)"),
+    ParamSpec("map_period", 2.0, "float",
+              "Seconds (wall time) between ~/map_cloud messages (only when the map changed)",
+              low=0.1, high=3600.0),
     ParamSpec("path_max_poses", 2000, "int", "Poses kept in ~/path (oldest dropped)", low=1,
               high=10_000_000),
     ParamSpec("pose_covariance", [0.01, 0.01, 0.01, 0.01, 0.01, 0.01], "float_list",

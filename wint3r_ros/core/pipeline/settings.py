@@ -139,5 +139,6 @@ def engine_config(values: Mapping[str, Any], model: ModelSettings, *, cameras: i
         window=WindowConfig(window.size, window.overlap, values["image_order"]),
         target_long_side=model.input_long_side, conf_threshold=model.confidence_threshold,
         merge=values["merge"], max_pool_entries=pool, keyframe_every=values["pool_keyframe_every"],
-        points=values["publish_cloud"], points_stride=values["cloud_pixel_stride"],
+        points=values["publish_cloud"] or values["map_max_points"] > 0,
+        points_stride=values["cloud_pixel_stride"],
         max_scale_fit_residual=values["scale_fit_max_residual"])
