@@ -44,7 +44,7 @@ def recorded(tmp_path_factory):
 def processed(recorded, model, tmp_path_factory):
     out = tmp_path_factory.mktemp("pb_out") / "outputs"
     return process_bag(recorded.bag, out, recorded.rig, SETTINGS, model=model,
-                       log=lambda text: None)
+                       log=lambda text: None, map_dir=out.parent / "map")
 
 
 def test_process_bag_writes_outputs_for_every_frame_stamped_with_the_source(processed, recorded):
@@ -84,6 +84,25 @@ def test_process_bag_writes_outputs_for_every_frame_stamped_with_the_source(proc
                 last_status = msg.msg
     assert depth_stamps == source and tf_stamps == source
     assert last_status.frames_out == FRAMES * CONFIG.cameras and last_status.state
+
+
+def test_process_bag_saves_the_accumulated_map_as_fusion_node_does(processed, recorded):
+    import sys
+
+    sys.path.insert(0, str(REPO / "test"))
+    from fixtures.map_readers import read_pcd, read_ply, read_tum
+
+    folder = processed.out.parent / "map"
+    assert sorted(Path(f).name for f in processed.map_files) == [
+        "map.pcd", "map.ply", "rig.yaml", "settings.yaml", "trajectory.tum"]
+    pts, cols = read_ply(folder / "map.ply")
+    assert len(pts) > 0 and np.isfinite(pts).all() and len(read_pcd(folder / "map.pcd")[0]) == len(pts)
+    stamps, poses = read_tum(folder / "trajectory.tum")
+    with BagReader(processed.out) as r:
+        odom = [(x.stamp_ns, m.pose_from_odometry(x.msg)) for x in r.messages(["/fusion_node/odometry"])]
+    assert len(stamps) == len(odom) == FRAMES
+    assert [int(s.replace(".", "")) for s in stamps] == [ns for ns, _ in odom]
+    np.testing.assert_allclose(poses, np.stack([T for _, T in odom]), atol=1e-6)
 
 
 def test_process_bag_writes_a_finite_metrics_json_beside_the_output(processed):

@@ -71,6 +71,7 @@ class ProcessResult:
     weights: str = ""
     metric_scale: bool = False
     silent_cameras: list[str] = field(default_factory=list)
+    map_files: list[str] = field(default_factory=list)
 
     @property
     def frames_per_s(self) -> float:
@@ -307,10 +308,12 @@ class _BagRun:
 
 def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
                 config: ProcessConfig | None = None, *, model: Any = None,
-                log: Callable[[str], None] | None = None) -> ProcessResult:
+                log: Callable[[str], None] | None = None,
+                map_dir: str | Path | None = None) -> ProcessResult:
     """Run the pipeline on ``input_bag`` and write ``out`` (a new bag) and, with ground truth,
     ``OUT.metrics.json``. ``model`` (optional) replaces the checkpoint settings (tests, bench);
-    ``rig`` is a calibrated `Rig` (camera order = stream order)."""
+    ``rig`` is a calibrated `Rig` (camera order = stream order); ``map_dir``: also write the
+    accumulated map there, as fusion_node's ~/save_map does (`data.map_files.save_map`)."""
     from wint3r_ros.data.bag import BagReader, BagWriter, sigterm_as_interrupt
 
     cfg = config or ProcessConfig()
@@ -335,7 +338,21 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
     result = run_.result()
     if run_.scorer.active:
         _write_metrics(result, run_, input_bag)
+    if map_dir is not None:
+        result.map_files = _save_map(run_, map_dir)
     return result
+
+
+def _save_map(run_: _BagRun, map_dir: str | Path) -> list[str]:
+    """The map folder of the run (the same files as fusion_node's ~/save_map)."""
+    from wint3r_ros.data.map_files import save_map
+
+    stage = run_.pipeline.fusion
+    points, colors, stamps, poses, stats = stage.map.snapshot()
+    settings = {**dict(run_.cfg.fusion), "base_frame": stage.outputs.settings.base_frame,
+                "input": str(run_.input_bag), "scale_is_metric": bool(
+                    stage.engine is not None and stage.engine.metric), "map": stats}
+    return save_map(map_dir, points, colors, stamps, poses, stage.rig, settings)
 
 
 def _read(run_: _BagRun, reader: Any, topics: list[str], bar: Any) -> None:
@@ -415,6 +432,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-sets", type=int, default=0,
                         help="stop after this many synchronised sets (0: all)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--save-map", type=Path, default=None, metavar="DIR",
+                        help="also write the accumulated map into DIR: map.ply, map.pcd, "
+                             "trajectory.tum, rig.yaml, settings.yaml (as ~/save_map)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -434,8 +454,10 @@ def run(args: argparse.Namespace) -> int:
         rig = load_rig(rig_path)
     except CalibrationError as err:
         raise ConfigError(f"--rig {rig_path}: {err}") from err
-    result = process_bag(args.input, args.out, rig, cfg)
+    result = process_bag(args.input, args.out, rig, cfg, map_dir=args.save_map)
     _report(result, rig, cfg)
+    if result.map_files:
+        print(f"map: {', '.join(result.map_files)}")
     if result.frames_out == 0:
         print(f"process-bag: error: no frame came out of {args.input}: {result.frames_in} images "
               f"read, dropped {_drop_text(result.drops)}", file=sys.stderr)
