@@ -22,6 +22,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: config's)")
     parser.add_argument("--cache-dir", default=None, help="override data.cache_dir (rendered scenes)")
+    parser.add_argument("--data", default=None,
+                        help="bag:PATH[,PATH...]: fine-tune on your recordings with the "
+                             "self-supervised terms (needs --rig; train/finetune.py)")
+    parser.add_argument("--rig", type=Path, default=None, help="rig YAML of the --data bags")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="--data bag: start from these weights (default: the shipped tiny ones)")
+    parser.add_argument("--held-out", type=float, default=0.25,
+                        help="--data bag: last fraction of each bag's sets kept out of training "
+                             "and validated on (default 0.25)")
+    parser.add_argument("--rig-weight", type=float, default=1.0,
+                        help="--data bag: weight of the calibrated-rig term (2+ cameras; default 1)")
     parser.add_argument("--clips-per-step", type=int, default=None,
                         help="global batch: clips per optimizer step, split across torchrun's ranks "
                              "(default: 1 per rank; train/distributed.py)")
@@ -42,7 +53,15 @@ def run(args: argparse.Namespace) -> int:
     if args.cache_dir is not None:
         changes["data"] = dataclasses.replace(config.data, cache_dir=args.cache_dir)
     config = dataclasses.replace(config, **changes) if changes else config
-    if args.clips_per_step is not None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if args.data is not None:
+        from wint3r_ros.errors import ConfigError
+        from wint3r_ros.train.finetune import BagFinetuner, parse_bag_spec
+
+        if args.rig is None:
+            raise ConfigError("--data bag:... needs --rig (the bags' rig YAML, e.g. BAG.rig.yaml)")
+        trainer = BagFinetuner(config, args.out, parse_bag_spec(args.data), args.rig,
+                               args.checkpoint, args.held_out, args.rig_weight)
+    elif args.clips_per_step is not None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         from wint3r_ros.train.distributed import DistributedTrainer
 
         trainer: Trainer = DistributedTrainer(config, args.out, args.clips_per_step)
