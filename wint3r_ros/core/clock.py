@@ -158,14 +158,17 @@ class ClockEstimator:
 
     def observe(self, stamps: Sequence[int | None]) -> None:
         """One synchronised set's stamps on the rig clock (None for an absent camera)."""
+        first = stamps[0] if stamps[0] is not None else next(
+            (s for s in stamps if s is not None), None)
+        if first is None or (self._last is not None
+                             and 0 <= first - self._last < self.min_interval_ns):
+            return  # at most one sample per min_interval: the fit needs no more, sets cost less
         present = sorted(s for s in stamps if s is not None)
         m = len(present)
         if m < 2:
             return
+        self._last = first
         rig = present[m // 2] if m % 2 else (present[m // 2 - 1] + present[m // 2]) // 2
-        if self._last is not None and 0 <= rig - self._last < self.min_interval_ns:
-            return  # at most one sample per min_interval: the fit needs no more, sets cost less
-        self._last = rig
         cache = self._cache
         for i, s in enumerate(stamps):
             if s is None:

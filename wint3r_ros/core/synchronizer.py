@@ -116,7 +116,7 @@ class Synchronizer:
 
     # the fitted line is extrapolated at most this far past its newest sample
     MAX_EXTRAPOLATION_NS = NS_PER_S
-    # and refitted after this much stream time, when new samples came
+    # and refitted after this much stream time with auto_offset (twice that without)
     REFIT_NS = NS_PER_S // 2
     # cameras in no set for NO_SET_NS are probed by phase every PROBE_NS
     NO_SET_NS = 2 * NS_PER_S
@@ -219,7 +219,7 @@ class Synchronizer:
         samples, state: unknown | ok | drifting | near_slop | no_sets; phase_offset_s: for a
         camera in no set for 2 s, its stamps against the other cameras' newest (modulo their
         frame period), what a static time offset would need to remove (else None)."""
-        fit = self._fits[camera]
+        fit = self.clock.estimate(camera)  # the newest fit (the warnings follow the refits)
         phase = self._phase[camera]
         return {
             "name": self.camera_names[camera],
@@ -258,7 +258,8 @@ class Synchronizer:
                                [None if t is None else t + o for t, o in zip(s.stamps, static)])
         now = sets[-1].aligned_stamp
         if self._refit_at is None or now >= self._refit_at:
-            self._refit_at = now + self.REFIT_NS
+            # auto_offset follows the fit: twice as often as the reports need it
+            self._refit_at = now + (self.REFIT_NS if self._auto else 2 * self.REFIT_NS)
             self._refit(now)
         return sets
 
