@@ -93,3 +93,22 @@ def test_dataset_protocols_hold_the_paper_settings():
     assert (PROTOCOLS["tum"].frames, PROTOCOLS["tum"].stride) == (90, 3)
     assert protocol_for("tum", frames=5).frames == 5 and protocol_for("tum").frames == 90
     assert tum_stamp(1_305_031_102_175_304_000) == "1305031102.175304000"
+
+
+@pytest.mark.parametrize("kind", ["bonn", "7scenes", "scannet", "kitti", "kitti-depth"])
+def test_eval_runs_on_every_dataset_kind_and_scores_what_it_has(kind, tmp_path):
+    from fixtures import datasets as fixtures
+
+    writer = {"bonn": fixtures.write_tum, "7scenes": fixtures.write_seven_scenes,
+              "scannet": fixtures.write_scannet, "kitti": fixtures.write_kitti_odometry,
+              "kitti-depth": fixtures.write_kitti_depth}[kind]
+    fx = writer(tmp_path / "data")
+    out = tmp_path / "metrics.json"
+    assert cli.main(["eval", "--data", f"{kind}:{fx['root']}", "--stride", "1", "--start", "0",
+                     "--input-long-side", "64", "--threads", "1", "--device", "cpu",
+                     "--trajectories", str(tmp_path / "traj"), "--out", str(out)]) == 0
+    model = json.loads(out.read_text())["summary"]["model"]
+    has_pose, has_depth = kind not in ("kitti-depth",), kind != "kitti"
+    assert (model["ate"] is not None) == has_pose and (model["abs_rel"] is not None) == has_depth
+    files = sorted(p.name for p in (tmp_path / "traj").iterdir()) if has_pose else []
+    assert len(files) == (4 if kind == "kitti" else 2 if has_pose else 0)

@@ -132,6 +132,9 @@ def _pose_scores(est: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     trans, rot = [], []
     if len(est) > 1:
         for c in range(est.shape[1]):
+            known_c = np.isfinite(gt[:, c]).all((-2, -1))
+            if not (known_c[:-1] & known_c[1:]).any():
+                continue          # no two consecutive frames with a true pose (dataset gaps)
             r = rpe(est[:, c], gt[:, c], delta=1, fit_scale=True)
             trans.append(r.trans_rmse)
             rot.append(r.rot_rmse_deg)
