@@ -105,9 +105,8 @@ class SyncFrontEnd:
             if self._last_set is not None and synced.aligned_stamp <= self._last_set:
                 self._new_epoch(out)  # sets went back in time
             self._last_set = synced.aligned_stamp
-            # the windows count time in seconds (the items keep the exact source stamps)
-            window = self.builder.push(synced, [None if t is None else t / 1e9
-                                                for t in synced.aligned])
+            # integer ns on the rig clock (the items keep their exact source stamps)
+            window = self.builder.push(synced, synced.aligned)
             if window is not None:
                 self._emit(window, out)
 
