@@ -92,6 +92,7 @@ def test_reset_and_save_map_from_a_client(rclpy_context, tmp_path, model):
         reply = g.call(g.reset, Trigger.Request())
         assert reply.success and "new stream" in reply.message
         assert spin_until(g.ex, lambda: g.fusion.stage.counters["resets"] == 1, 10)
+        assert g.fusion.status_values()["pool_size"] == 0          # the token pool is cleared
         g.feed(BATCHES[5:8])
         assert spin_until(g.ex, lambda: len(g.odom) == before + 4 + 2 * 2, 10)
         # the new stream starts where the old one ended: no jump in odom

@@ -147,7 +147,8 @@ class TfExtrinsics:
 
     def rig_for(self, camera_names: Sequence[str], frame_ids: Sequence[str],
                 camera_infos: Sequence[Any], rig: Rig | None,
-                warn: Callable[[str], Any]) -> Rig | None:
+                warn: Callable[[str], Any], stop: Callable[[], bool] = lambda: False
+                ) -> Rig | None:
         """The rig with TF's mountings (waiting as `wait` does), or None when a frame is missing
         (``missing_text`` says which). ``rig``: the rig file's, whose intrinsics are kept and
         whose mountings are compared (each difference warned); None: the window's cameras with
@@ -156,7 +157,7 @@ class TfExtrinsics:
 
         if rig is not None:
             frame_ids = [c.frame_id for c in rig.cameras]
-        poses = self.wait(frame_ids)
+        poses = self.wait(frame_ids, stop)
         if poses is None:
             return None
         if rig is None:

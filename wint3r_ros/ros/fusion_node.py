@@ -369,8 +369,13 @@ class FusionNode(Node):
         self._extrinsics_pending = False
         frame_ids = [(f or "").lstrip("/") or f"{n}_optical_frame"
                      for n, f in zip(win.camera_names, win.frame_ids)]
-        rig = self.tf_extrinsics.rig_for(win.camera_names, frame_ids, win.camera_infos,
-                                         self.rig, self.get_logger().warning)
+        try:
+            rig = self.tf_extrinsics.rig_for(win.camera_names, frame_ids, win.camera_infos,
+                                             self.rig, self.get_logger().warning, self._stop.is_set)
+        except InputError as err:   # no rig file and a camera without camera_info
+            self.get_logger().error(f"extrinsics_source tf: {err}; running without a rig")
+            self._say_depth(None, "rig_file", f"; {err}")
+            return
         if rig is None:
             with self._cond:
                 self.drops["tf_missing"] += 1
