@@ -37,9 +37,9 @@ def _bag(path: Path, stamp_of, encoding_of=lambda cam, k: "rgb8", sets: int = 10
                 if enc == "16UC1":
                     img = img[..., 0].astype(np.uint16) * 256
                 msg = m.image_from_array(img, enc, stamp_of(k), cam.frame_id)
-                if enc == "yuv422":
+                if enc == "nv21":
                     msg = m.image_from_array(img, "rgb8", stamp_of(k), cam.frame_id)
-                    msg.encoding = "yuv422"
+                    msg.encoding = "nv21"
                 w.write(cam.topic, msg, T0 + k * 100 * MS + c * MS)
     save_rig(rig, path.with_name(path.name + ".rig.yaml"), "test rig")
     return path
@@ -83,17 +83,19 @@ def test_unstamped_images_are_counted_as_zero_stamp_not_late(tmp_path, capsys):
     assert result.frames_out + result.frames_dropped == 30
 
 
-@pytest.mark.parametrize("encoding", ["16UC1", "yuv422", "32FC1", "8UC3"])
+@pytest.mark.parametrize("encoding", ["16UC1", "nv21", "32FC1", "8UC3"])
 def test_camera_images_in_non_camera_encodings_are_refused_with_the_supported_list(encoding):
     img = np.zeros((4, 4), np.uint16) if encoding == "16UC1" else (
         np.zeros((4, 4), np.float32) if encoding == "32FC1" else np.zeros((4, 4, 3), np.uint8))
-    msg = m.image_from_array(img, "rgb8" if encoding == "yuv422" else encoding, T0, "f")
+    msg = m.image_from_array(img, "rgb8" if encoding == "nv21" else encoding, T0, "f")
     msg.encoding = encoding
     with pytest.raises(InputError) as info:
         m.rgb_from_image(msg, "/cam0/image_raw")
     text = str(info.value)
     assert f"/cam0/image_raw: image encoding '{encoding}' is not supported" in text
-    assert "use one of mono8, rgb8, bgr8, rgba8, bgra8, mono16)" in text and "32FC1)" not in text
+    assert "use one of mono8, rgb8, bgr8, rgba8, bgra8, mono16, bayer_rggb8" in text
+    supported = text.split("use one of")[1]
+    assert "yuv422" in supported and "32FC1" not in supported and "16UC1" not in supported
 
 
 def _corrupt_copies(src: Path, dst: Path, seeds: range):

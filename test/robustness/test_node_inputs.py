@@ -71,7 +71,7 @@ def test_sync_node_counts_each_bad_image_and_camera_info_and_keeps_making_window
         # every bad form, each replacing one camera's image of a set
         bad = []
         m = _image(0, 4, T0 + 400_000_000)
-        m.encoding = "yuv422"
+        m.encoding = "nv21"
         bad.append((0, m))                                     # unknown encoding
         m = _image(1, 4, T0 + 400_001_000)
         m.step = 10

@@ -67,7 +67,7 @@ def test_image_with_row_padding_is_read_without_the_padding():
 
 
 @pytest.mark.parametrize("mutate,needle", [
-    (lambda m: setattr(m, "encoding", "yuv422"), "'yuv422' is not supported"),
+    (lambda m: setattr(m, "encoding", "nv21"), "'nv21' is not supported"),
     (lambda m: setattr(m, "step", 5), "step 5 is smaller than a row"),
     (lambda m: setattr(m, "data", bytes(10)), "data has 10 bytes, expected step x height"),
     (lambda m: setattr(m, "width", 0), "is empty"),

@@ -22,7 +22,7 @@ torch.set_num_threads(1)
 
 SETS = range(12)
 DROP = {(1, 4)}          # camera 1 misses set 4
-BAD = {(2, 7)}           # camera 2 sends set 7 as yuv422
+BAD = {(2, 7)}           # camera 2 sends set 7 as nv21
 EMITTED = [k for k in SETS if k not in (4, 7)]          # the sets sync can form
 WINDOW_SETS = [EMITTED[0:4], EMITTED[2:6], EMITTED[4:8], EMITTED[6:10]]
 PUBLISHED = EMITTED[:-2]  # the last O=2 sets wait for a window that does not come

@@ -39,6 +39,10 @@ IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "8UC4": (np.dtype(np.uint8), 4),
     "mono16": (np.dtype(np.uint16), 1), "16UC1": (np.dtype(np.uint16), 1),
     "32FC1": (np.dtype(np.float32), 1),
+    # camera raw formats, read only as camera input (data.messages.rgb_from_image converts)
+    **{f"bayer_{p}8": (np.dtype(np.uint8), 1) for p in ("rggb", "bggr", "gbrg", "grbg")},
+    **{f"bayer_{p}16": (np.dtype(np.uint16), 1) for p in ("rggb", "bggr", "gbrg", "grbg")},
+    "yuv422": (np.dtype(np.uint8), 2), "yuv422_yuy2": (np.dtype(np.uint8), 2),
 }
 
 _DTYPES = {"B": np.uint8, "d": np.float64, "Q": np.uint64}

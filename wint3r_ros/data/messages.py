@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from wint3r_ros.core.geometry import pose_from_translation_quat
+from wint3r_ros.core.pipeline.records import CameraInfoRecord
 from wint3r_ros.core.rig import DISTORTION_MODELS, Camera
 from wint3r_ros.data.builders import (
     IMAGE_ENCODINGS,
@@ -54,6 +55,11 @@ __all__ = [
     "image_from_array",
     "array_from_image",
     "rgb_from_image",
+    "rgb_from_compressed",
+    "rgb_from_camera_message",
+    "compressed_format",
+    "COMPRESSED_FORMATS",
+    "camera_info_record",
     "camera_info_from_camera",
     "camera_from_camera_info",
     "transform_stamped",
@@ -104,9 +110,16 @@ string state
 }
 
 
-# What a camera may send (the model's input): colour and grey. 16UC1 and 32FC1 are depth, the
-# 8UCn types name no channel order; they are refused as camera input (README, ROBUSTNESS.md).
-INPUT_ENCODINGS = ("mono8", "rgb8", "bgr8", "rgba8", "bgra8", "mono16")
+# What a camera may send (the model's input): colour, grey, Bayer mosaics and YUV 4:2:2 (both
+# converted with OpenCV). 16UC1 and 32FC1 are depth, the 8UCn types name no channel order; they
+# are refused as camera input (README, ROBUSTNESS.md).
+BAYER_ENCODINGS = tuple(f"bayer_{p}{bits}" for bits in (8, 16)
+                        for p in ("rggb", "bggr", "gbrg", "grbg"))
+YUV_ENCODINGS = ("yuv422", "yuv422_yuy2")
+INPUT_ENCODINGS = ("mono8", "rgb8", "bgr8", "rgba8", "bgra8", "mono16", *BAYER_ENCODINGS,
+                   *YUV_ENCODINGS)
+# sensor_msgs/CompressedImage formats taken as camera input (image_transport's "compressed")
+COMPRESSED_FORMATS = ("jpeg", "png")
 
 # Images: above LARGE_IMAGE_BYTES the shells warn (large_image_warning); above MAX_IMAGE_BYTES
 # an image is refused (InputError), so every count-bounded buffer is bounded in bytes too.
@@ -251,8 +264,9 @@ def image_stamp_problem(stamp_ns: int) -> tuple[str, str] | None:
 
 def rgb_from_image(msg: Any, topic: str = "") -> np.ndarray:
     """[H, W, 3] uint8 RGB of a camera image (what the model consumes): grey is repeated,
-    mono16 keeps its high byte, alpha is dropped, BGR is reordered. Other encodings (depth,
-    yuv, bayer, 8UCn without a channel order) raise InputError listing INPUT_ENCODINGS."""
+    mono16 keeps its high byte, alpha is dropped, BGR is reordered, Bayer mosaics are
+    demosaiced and YUV 4:2:2 converted (OpenCV; 16-bit Bayer keeps its high byte). Other
+    encodings (depth, 8UCn without a channel order) raise InputError listing INPUT_ENCODINGS."""
     check_input_encoding(msg, topic)
     a = array_from_image(msg, topic)
     enc = str(msg.encoding)
@@ -266,11 +280,104 @@ def rgb_from_image(msg: Any, topic: str = "") -> np.ndarray:
         return a[..., 2::-1].copy()
     if enc == "mono8":
         return np.repeat(a[..., None], 3, axis=2)
-    return np.repeat((a >> 8).astype(np.uint8)[..., None], 3, axis=2)   # mono16
+    if enc == "mono16":
+        return np.repeat((a >> 8).astype(np.uint8)[..., None], 3, axis=2)
+    return _rgb_with_opencv(a, enc, topic)
+
+
+# OpenCV names a Bayer pattern by the second row's first two pixels: ROS "rggb" (R G / G B)
+# is OpenCV's "BG" (cv_bridge's table). YUV: ROS yuv422 is UYVY, yuv422_yuy2 is YUYV.
+_CV_BAYER = {"rggb": "BG", "bggr": "RG", "gbrg": "GR", "grbg": "GB"}
+
+
+def _rgb_with_opencv(a: np.ndarray, enc: str, topic: str) -> np.ndarray:
+    import cv2
+
+    if enc in YUV_ENCODINGS:
+        if a.shape[1] % 2:
+            raise InputError(f"{_where(topic)}: {enc} needs an even width, got {a.shape[1]}")
+        code = cv2.COLOR_YUV2RGB_UYVY if enc == "yuv422" else cv2.COLOR_YUV2RGB_YUY2
+        return cv2.cvtColor(np.ascontiguousarray(a), code)
+    if a.shape[0] < 2 or a.shape[1] < 2:
+        raise InputError(f"{_where(topic)}: a {a.shape[1]}x{a.shape[0]} {enc} image is too "
+                         "small to demosaic")
+    if a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
+    code = getattr(cv2, f"COLOR_Bayer{_CV_BAYER[enc[6:10]]}2RGB")
+    return cv2.cvtColor(np.ascontiguousarray(a), code)
+
+
+def compressed_format(msg: Any) -> str:
+    """'jpeg' or 'png' of a CompressedImage, from its format string ("jpeg", "png",
+    image_transport's "rgb8; jpeg compressed bgr8") or, when that names neither, its magic
+    bytes; '' for anything else."""
+    text = str(msg.format).lower()
+    for name in COMPRESSED_FORMATS:
+        if name in text or (name == "jpeg" and "jpg" in text):
+            return name
+    head = bytes(memoryview(msg.data)[:8]) if len(msg.data) else b""
+    if head.startswith(b"\xff\xd8"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG"):
+        return "png"
+    return ""
+
+
+def rgb_from_compressed(msg: Any, topic: str = "") -> np.ndarray:
+    """[H, W, 3] uint8 RGB of a JPEG or PNG sensor_msgs/CompressedImage (grey is repeated,
+    16-bit keeps its high byte, alpha is dropped); InputError naming the topic for another
+    format, undecodable data or an image above MAX_IMAGE_BYTES."""
+    import cv2
+
+    fmt = compressed_format(msg)
+    if not fmt:
+        raise InputError(f"{_where(topic)}: compressed image format {brief(str(msg.format))} is "
+                         f"not supported (use {' or '.join(COMPRESSED_FORMATS)})")
+    data = msg.data
+    buf = data if isinstance(data, np.ndarray) else np.frombuffer(memoryview(data), np.uint8)
+    buf = buf.reshape(-1).view(np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    if img is None:
+        raise InputError(f"{_where(topic)}: compressed image ({buf.size} bytes, format "
+                         f"{brief(str(msg.format))}) could not be decoded as {fmt}")
+    if img.nbytes > MAX_IMAGE_BYTES:
+        raise InputError(f"{_where(topic)}: a {img.shape[1]}x{img.shape[0]} compressed image "
+                         f"decodes to {img.nbytes >> 20} MiB, more than this package takes in "
+                         f"({MAX_IMAGE_BYTES >> 20} MiB)")
+    if img.dtype != np.uint8:
+        img = (img >> 8).astype(np.uint8) if img.dtype == np.uint16 else img.astype(np.uint8)
+    if img.ndim == 2:
+        return np.repeat(img[..., None], 3, axis=2)
+    if img.shape[2] == 4:
+        return np.ascontiguousarray(img[..., 2::-1])
+    return np.ascontiguousarray(img[..., ::-1])
+
+
+def rgb_from_camera_message(msg: Any, topic: str = "") -> np.ndarray:
+    """RGB of a camera message: a sensor_msgs/Image (`rgb_from_image`) or CompressedImage
+    (`rgb_from_compressed`, told apart by its ``format`` field)."""
+    if hasattr(msg, "format") and not hasattr(msg, "encoding"):
+        return rgb_from_compressed(msg, topic)
+    return rgb_from_image(msg, topic)
 
 
 # --------------------------------------------------------------------------------------------
 # CameraInfo
+
+
+def camera_info_record(msg: Any, topic: str = "") -> CameraInfoRecord:
+    """The fields of a sensor_msgs/CameraInfo (rclpy or rosbags) as a `CameraInfoRecord`;
+    InputError naming the topic if K, D, R or P hold NaN or infinity (a width of 0 or K all
+    zero is an uncalibrated camera, not an error)."""
+    for fld in ("k", "d", "r", "p"):
+        values = np.asarray(getattr(msg, fld), dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise InputError(f"{_where(topic)}: camera_info field {fld.upper()} contains NaN or "
+                             f"infinity: {values.tolist()[:12]}")
+    return CameraInfoRecord(int(msg.width), int(msg.height), str(msg.distortion_model),
+                            tuple(map(float, msg.d)), tuple(map(float, msg.k)),
+                            tuple(map(float, msg.r)), tuple(map(float, msg.p)),
+                            int(msg.binning_x), int(msg.binning_y))
 
 
 def camera_from_camera_info(msg: Any, *, name: str, topic: str, info_topic: str = "",

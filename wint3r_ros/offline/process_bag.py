@@ -42,9 +42,32 @@ from wint3r_ros.offline.ground_truth import GroundTruthScorer
 from wint3r_ros.offline.process_config import FLAG_PARAMETERS, ProcessConfig, load_params_file, settings_from_files
 
 __all__ = ["ProcessConfig", "ProcessResult", "process_bag", "metrics_path_for",
+           "sibling_camera_info_topic", "CAMERA_TYPES",
            "load_params_file", "settings_from_files", "configure", "run"]
 
 _NS = 1_000_000_000
+# message types process-bag reads as camera images
+CAMERA_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+
+
+def sibling_camera_info_topic(image_topic: str) -> str:
+    """The camera_info topic beside an image topic, as image_transport and camera drivers name
+    it: ``/ns/cam/image_raw`` -> ``/ns/cam/camera_info`` (``.../compressed`` is skipped)."""
+    parts = image_topic.rstrip("/").split("/")
+    if parts[-1] in ("compressed", "compressedDepth", "theora") and len(parts) > 2:
+        parts = parts[:-1]
+    return "/".join(parts[:-1] + ["camera_info"]) if len(parts) > 1 else "camera_info"
+
+
+def _camera_info_file(path: str) -> Any:
+    from wint3r_ros.core.pipeline.records import CameraInfoRecord
+    from wint3r_ros.data.rig_files import load_camera_info_yaml
+    from wint3r_ros.errors import CalibrationError
+
+    try:
+        return CameraInfoRecord.from_camera(load_camera_info_yaml(path))
+    except CalibrationError as err:
+        raise ConfigError(f"--camera-info {path}: {err}") from err
 
 
 def metrics_path_for(out: str | Path) -> Path:
@@ -111,13 +134,16 @@ class _BagRun:
     def __init__(self, input_bag: Path, out: Path, rig: Any, cfg: ProcessConfig, model: Any,
                  log: Callable[[str], None]) -> None:
         self.input_bag, self.out, self.rig, self.cfg, self.log = input_bag, out, rig, cfg, log
+        # without a rig (relative scale): cam0, cam1, ... in --topics order
+        self.names = list(rig.camera_names) if rig is not None else \
+            [f"cam{i}" for i in range(len(cfg.topics))]
         self.timer = _Timer()
         self.timer.start("load_model")
         self.pipeline, self.weights = self._build_pipeline(model)
         self.timer.stop("load_model")
         self.t_start = time.perf_counter()   # frames/s counts the run, not the model loading
         self.counts = {"images": 0, "sets": 0, "frames_out": 0}
-        self.rejected = {"bad_image": 0}
+        self.rejected = {"bad_image": 0, "bad_camera_info": 0}
         self.size_checked: set[int] = set()
         self.writer: Any = None
         self.newest_ns = 0
@@ -133,6 +159,7 @@ class _BagRun:
 
         fusion = self.cfg.fusion
         base_frame = resolve_base_frame(fusion["base_frame"], self.rig, self.log)
+        self.base_frame = base_frame
         if base_frame == fusion["world_frame"]:
             raise ConfigError(f"world_frame and base_frame are both {base_frame!r}")
         set_torch_threads(fusion["torch_threads"])
@@ -144,41 +171,100 @@ class _BagRun:
         resolved = model_settings(fusion, loaded)
         stage = FusionStage(model, fusion, resolved, self.rig, base_frame=base_frame,
                             log=lambda text: self.log(f"process-bag: {text}"))
-        front = SyncFrontEnd(self.rig.camera_names, sync_settings(
-            self.cfg.sync, [c.time_offset for c in self.rig.cameras]))
-        return Pipeline(front, stage, [c.frame_id for c in self.rig.cameras]), resolved.description
+        cameras = self.rig.cameras if self.rig is not None else []
+        front = SyncFrontEnd(self.names, sync_settings(
+            self.cfg.sync, [c.time_offset for c in cameras] or [0.0] * len(self.names)))
+        # no rig: each camera's optical frame is its images' header frame (set by the first one)
+        frame_ids = [c.frame_id for c in cameras] or [""] * len(self.names)
+        return Pipeline(front, stage, frame_ids), resolved.description
 
     def open_input(self, reader: Any) -> list[str]:
         """Check the input's topics; the topics to read (images, then ground truth)."""
-        names = self.rig.camera_names
-        self.image_topics = [self.rig.camera(n).topic for n in names]
+        names = self.names
+        self.image_topics = [self.rig.camera(n).topic for n in names] if self.rig is not None \
+            else list(self.cfg.topics)
         available = reader.topics
         missing = [t for t in self.image_topics if t not in available]
         if missing:
             raise BagError(f"bag {self.input_bag} has no image topic(s) {missing} (the rig's "
                            f"cameras {names}; --topics overrides them); it has {sorted(available)}")
-        wrong = {t: available[t] for t in self.image_topics
-                 if available[t] != "sensor_msgs/msg/Image"}
+        wrong = {t: available[t] for t in self.image_topics if available[t] not in CAMERA_TYPES}
         if wrong:
-            raise BagError(f"bag {self.input_bag}: topic(s) {wrong} are not sensor_msgs/msg/Image")
-        self.scorer = GroundTruthScorer(names, available, self.rig.base_frame)
+            raise BagError(f"bag {self.input_bag}: topic(s) {wrong} are neither "
+                           f"{' nor '.join(CAMERA_TYPES)}")
+        self.info_topics = self._camera_infos(available)
+        self.scorer = GroundTruthScorer(names, available, self.base_frame)
         self.expected_sets = min(reader.message_count(t) for t in self.image_topics)
         if self.cfg.max_sets:
             self.expected_sets = min(self.expected_sets, self.cfg.max_sets)
-        return self.image_topics + self.scorer.topics
+        return self.image_topics + [t for t in self.info_topics if t] + self.scorer.topics
+
+    def _camera_infos(self, available: Mapping[str, str]) -> list[str | None]:
+        """Without a rig, the intrinsics of the output camera_info, as the nodes take them
+        without rig_file: from camera_info YAML files (fixed), else from the bag's CameraInfo
+        topics (the latest message of each). The CameraInfo topic per camera (None: none)."""
+        cfg, n = self.cfg, len(self.names)
+        if self.rig is not None:
+            if cfg.camera_info_files or cfg.camera_info_topics:
+                raise ConfigError("--camera-info and --camera-info-topics are for a bag without "
+                                  "a rig file; the rig file's intrinsics are used")
+            return [None] * n
+        if cfg.camera_info_files:
+            if len(cfg.camera_info_files) != n:
+                raise ConfigError(f"--camera-info gives {len(cfg.camera_info_files)} files for "
+                                  f"{n} --topics")
+            self.pipeline.camera_infos = [_camera_info_file(f) for f in cfg.camera_info_files]
+            return [None] * n
+        if cfg.camera_info_topics:
+            if len(cfg.camera_info_topics) != n:
+                raise ConfigError(f"--camera-info-topics gives {len(cfg.camera_info_topics)} "
+                                  f"topics for {n} --topics")
+            topics: list[str | None] = list(cfg.camera_info_topics)
+            bad = {t: available.get(t, "absent") for t in topics
+                   if available.get(t) != "sensor_msgs/msg/CameraInfo"}
+            if bad:
+                raise BagError(f"bag {self.input_bag}: --camera-info-topics {bad} are not "
+                               f"sensor_msgs/msg/CameraInfo topics of the bag")
+            return topics
+        topics = [sibling_camera_info_topic(t) for t in self.image_topics]
+        topics = [t if available.get(t) == "sensor_msgs/msg/CameraInfo" else None for t in topics]
+        for name, image, info in zip(self.names, self.image_topics, topics):
+            if info is None:
+                self.log(f"process-bag: camera '{name}' ({image}): no rig file, no --camera-info "
+                         f"and no {sibling_camera_info_topic(image)} in the bag: its depth is "
+                         "written without camera_info")
+        return topics
+
+    def camera_info(self, msg: Any) -> bool:
+        """Take a CameraInfo message of a camera (the latest is used); False for other topics."""
+        from wint3r_ros.data.messages import camera_info_record
+
+        if msg.topic not in self.info_topics:
+            return False
+        cam = self.info_topics.index(msg.topic)
+        try:
+            self.pipeline.camera_infos[cam] = camera_info_record(msg.msg, msg.topic)
+            if not self.pipeline.frame_ids[cam]:
+                self.pipeline.frame_ids[cam] = str(msg.msg.header.frame_id).lstrip("/")
+        except InputError as err:
+            self._reject(cam, "bad_camera_info", f"{err}; the last good one is used")
+        return True
 
     # ------------------------------------------------------------------------- steps
     def image(self, msg: Any) -> bool:
         """Decode one image and feed it to the pipeline; False once max_sets is reached."""
-        from wint3r_ros.data.messages import rgb_from_image
+        from wint3r_ros.data.messages import rgb_from_camera_message
 
         cam = self.image_topics.index(msg.topic)
         self.counts["images"] += 1
         if not self._usable(cam, msg):
             return True
+        if not self.pipeline.frame_ids[cam]:   # no rig: the images' own optical frame
+            self.pipeline.frame_ids[cam] = str(msg.msg.header.frame_id).lstrip("/") or \
+                f"{self.names[cam]}_optical_frame"
         self.timer.start("read_decode")
         try:
-            rgb = np.array(rgb_from_image(msg.msg, msg.topic))  # own, writable
+            rgb = np.array(rgb_from_camera_message(msg.msg, msg.topic))  # own, writable
         except InputError as err:
             self._reject(cam, "bad_image", str(err))
             return True
@@ -199,7 +285,7 @@ class _BagRun:
         if problem is not None:    # counted as such, not as `late` by sync
             self._reject(cam, problem[0], f"topic {msg.topic}: {problem[1]}")
             return False
-        if cam not in self.size_checked:
+        if cam not in self.size_checked and hasattr(msg.msg, "encoding"):
             self.size_checked.add(cam)
             sync = self.cfg.sync
             note = large_image_warning(msg.msg, msg.topic, 16 + sync["queue_size"] +
@@ -318,6 +404,8 @@ def process_bag(input_bag: str | Path, out: str | Path, rig: Any,
 
     cfg = config or ProcessConfig()
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    if rig is None and not cfg.topics:
+        raise ConfigError("without a rig file, --topics names the image topics (camera order)")
     run_ = _BagRun(Path(input_bag), Path(out), _rig_with_topics(rig, cfg.topics), cfg, model, log)
     with BagReader(input_bag) as reader:
         topics = run_.open_input(reader)
@@ -366,7 +454,7 @@ def _read(run_: _BagRun, reader: Any, topics: list[str], bar: Any) -> None:
         run_.timer.stop("read_decode")
         if msg is None:
             break
-        if run_.scorer.take(msg):
+        if run_.scorer.take(msg) or run_.camera_info(msg):
             continue
         going = run_.image(msg)
         if bar is not None and run_.pipeline.front.sets != bar.n:
@@ -376,7 +464,7 @@ def _read(run_: _BagRun, reader: Any, topics: list[str], bar: Any) -> None:
 
 def _rig_with_topics(rig: Any, topics: tuple[str, ...]) -> Any:
     """The rig with ``--topics`` as its cameras' image topics (camera order)."""
-    if not topics:
+    if not topics or rig is None:
         return rig
     names = list(rig.camera_names)
     if len(topics) != len(names):
@@ -411,7 +499,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="rig calibration YAML (default: INPUT.rig.yaml beside the input, "
                              "as make-bag writes it)")
     parser.add_argument("--topics", nargs="+", default=None,
-                        help="image topics in the rig's camera order (default: the rig's)")
+                        help="image topics (Image or CompressedImage) in the rig's camera order "
+                             "(default: the rig's); without a rig file: the cameras cam0, cam1, "
+                             "... in relative scale, as the nodes without rig_file")
+    parser.add_argument("--camera-info", nargs="+", default=None, metavar="FILE",
+                        help="no rig file: a ROS camera_info YAML per --topics entry (the "
+                             "output camera_info's intrinsics)")
+    parser.add_argument("--camera-info-topics", nargs="+", default=None, metavar="TOPIC",
+                        help="no rig file: the bag's CameraInfo topic per --topics entry "
+                             "(default: each image topic's sibling camera_info, where present)")
     parser.add_argument("--checkpoint", default=None,
                         help="model weights (default: the shipped tiny checkpoint)")
     parser.add_argument("--model-config", type=Path, default=None,
@@ -445,17 +541,22 @@ def run(args: argparse.Namespace) -> int:
     cfg = settings_from_files(args.sync_config, args.model_config,
                               {k: getattr(args, k) for k in FLAG_PARAMETERS},
                               topics=tuple(args.topics or ()), storage=args.format,
-                              max_sets=args.max_sets, progress=False if args.no_progress else None)
+                              max_sets=args.max_sets, progress=False if args.no_progress else None,
+                              camera_info_files=tuple(args.camera_info or ()),
+                              camera_info_topics=tuple(args.camera_info_topics or ()))
     rig_path = args.rig or rig_path_for(args.input)
-    if not Path(rig_path).is_file():
+    rig = None
+    if Path(rig_path).is_file():
+        try:
+            rig = load_rig(rig_path)
+        except CalibrationError as err:
+            raise ConfigError(f"--rig {rig_path}: {err}") from err
+    elif args.rig is not None or not args.topics:
         raise ConfigError(f"no rig file {rig_path}: pass --rig RIG.yaml (make-bag writes "
-                          f"BAG.rig.yaml beside the bag; `wint3r-ros calibrate` makes one)")
-    try:
-        rig = load_rig(rig_path)
-    except CalibrationError as err:
-        raise ConfigError(f"--rig {rig_path}: {err}") from err
+                          f"BAG.rig.yaml beside the bag; `wint3r-ros calibrate` makes one), or "
+                          f"--topics T0 T1 ... for relative scale with the bag's camera_info")
     result = process_bag(args.input, args.out, rig, cfg, map_dir=args.save_map)
-    _report(result, rig, cfg)
+    _report(result, len(rig.cameras) if rig is not None else len(args.topics), cfg)
     if result.map_files:
         print(f"map: {', '.join(result.map_files)}")
     if result.frames_out == 0:
@@ -469,9 +570,9 @@ def _drop_text(drops: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in drops.items() if v) or "none"
 
 
-def _report(result: ProcessResult, rig: Any, cfg: ProcessConfig) -> None:
+def _report(result: ProcessResult, cameras: int, cfg: ProcessConfig) -> None:
     print(f"wrote {result.out}: {result.frames_out} frames ({result.sets} sets x "
-          f"{len(rig.cameras)} cameras, {result.windows} windows), {result.frames_dropped} "
+          f"{cameras} cameras, {result.windows} windows), {result.frames_dropped} "
           f"dropped, {result.frames_per_s:.1f} frames/s")
     print(f"weights: {result.weights}")
     if "meaningless" in result.weights:

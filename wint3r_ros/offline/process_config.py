@@ -32,7 +32,10 @@ class ProcessConfig:
     nodes' defaults; every value is checked with the nodes' rules). topics: image topics in
     camera order (empty: the rig's); storage: mcap or sqlite3; namespace: of the output topics;
     max_sets: stop after this many synchronised sets (0: all); progress: a bar (None: when
-    stderr is a terminal)."""
+    stderr is a terminal). Without a rig (relative scale, as the nodes without rig_file):
+    camera_info_files: a ROS camera_info YAML per topic; camera_info_topics: the bag's CameraInfo
+    topic per image topic (empty: each image topic's sibling ``camera_info``, where the bag has
+    it)."""
 
     sync: Mapping[str, Any] = field(default_factory=dict)
     fusion: Mapping[str, Any] = field(default_factory=dict)
@@ -41,6 +44,8 @@ class ProcessConfig:
     namespace: str = "/fusion_node"
     max_sets: int = 0
     progress: bool | None = None
+    camera_info_files: tuple[str, ...] = ()
+    camera_info_topics: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from wint3r_ros.data.bag import STORAGE_FORMATS

@@ -161,10 +161,12 @@ def compressed_from_image(msg: Any, quality: int = 90, topic: str = "") -> Any:
         a, packed = (a >> 8).astype(np.uint8), "mono8"
     elif enc == "mono8":
         packed = "mono8"
-    else:
+    elif enc in ("rgb8", "bgr8", "rgba8", "bgra8"):
         packed = "bgr8"
         a = {"rgb8": a[..., ::-1], "bgr8": a, "rgba8": a[..., 2::-1],
              "bgra8": a[..., :3]}[enc]
+    else:   # Bayer, YUV: converted once, here
+        packed, a = "bgr8", _m.rgb_from_image(msg, topic)[..., ::-1]
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(a), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise InputError(f"{_where(topic)}: JPEG encoding of a {msg.width}x{msg.height} {enc} "
@@ -176,20 +178,7 @@ def compressed_from_image(msg: Any, quality: int = 90, topic: str = "") -> Any:
 
 def rgb_from_compressed(msg: Any, topic: str = "") -> np.ndarray:
     """[H, W, 3] uint8 RGB of a JPEG or PNG CompressedImage (grey is repeated)."""
-    import cv2
-
-    buf = np.frombuffer(memoryview(msg.data), np.uint8) if len(msg.data) else np.zeros(0, np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-    if img is None:
-        raise InputError(f"{_where(topic)}: compressed image ({len(msg.data)} bytes, format "
-                         f"{msg.format!r}) could not be decoded")
-    if img.dtype != np.uint8:
-        img = (img >> 8).astype(np.uint8) if img.dtype == np.uint16 else img.astype(np.uint8)
-    if img.ndim == 2:
-        return np.repeat(img[..., None], 3, axis=2)
-    if img.shape[2] == 4:
-        return np.ascontiguousarray(img[..., 2::-1])
-    return np.ascontiguousarray(img[..., ::-1])
+    return _m.rgb_from_compressed(msg, topic)
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,20 +193,12 @@ def camera_info_from_camera(camera: Any, stamp: Any, frame_id: str | None = None
 def check_camera_info(msg: Any, topic: str = "") -> None:
     """Raise InputError if a CameraInfo's K, D, R or P holds NaN or infinity (a width of 0, or
     K all zero, is an uncalibrated camera, not an error)."""
-    for fld in ("k", "d", "r", "p"):
-        values = np.asarray(getattr(msg, fld), dtype=np.float64)
-        if not np.isfinite(values).all():
-            raise InputError(f"{_where(topic)}: camera_info field {fld.upper()} contains NaN or "
-                             f"infinity: {values.tolist()[:12]}")
+    _m.camera_info_record(msg, topic)
 
 
-def camera_info_record(msg: Any) -> CameraInfoRecord:
+def camera_info_record(msg: Any, topic: str = "") -> CameraInfoRecord:
     """The fields of a CameraInfo message as a `CameraInfoRecord` (checked: finite)."""
-    check_camera_info(msg)
-    return CameraInfoRecord(int(msg.width), int(msg.height), str(msg.distortion_model),
-                            tuple(map(float, msg.d)), tuple(map(float, msg.k)),
-                            tuple(map(float, msg.r)), tuple(map(float, msg.p)),
-                            int(msg.binning_x), int(msg.binning_y))
+    return _m.camera_info_record(msg, topic)
 
 
 def camera_from_camera_info(msg: Any, *, name: str, topic: str, info_topic: str = "",

@@ -35,12 +35,15 @@ def window_input(ew: EpochWindow, overlap: int, frame_ids: Sequence[str],
 
 class Pipeline:
     """front: the `SyncFrontEnd` (its cameras in rig order); fusion: the `FusionStage`;
-    frame_ids: optical frame per camera."""
+    frame_ids: optical frame per camera; camera_infos: per camera, sent with every window as
+    sync_node sends the latest camera_info (None: none; without a rig they are the output's
+    intrinsics)."""
 
     def __init__(self, front: SyncFrontEnd, fusion: FusionStage, frame_ids: Sequence[str]) -> None:
         self.front = front
         self.fusion = fusion
         self.frame_ids = list(frame_ids)
+        self.camera_infos: list[CameraInfoRecord | None] = [None] * len(self.frame_ids)
         self.windows = 0
 
     @property
@@ -63,5 +66,6 @@ class Pipeline:
         overlap = self.front.settings.window.overlap
         for ew in windows:
             self.windows += 1
-            out += self.fusion.process(window_input(ew, overlap, self.frame_ids))
+            out += self.fusion.process(window_input(ew, overlap, self.frame_ids,
+                                                    self.camera_infos))
         return out
