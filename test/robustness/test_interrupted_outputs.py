@@ -280,3 +280,19 @@ def test_process_bag_stopped_with_sigterm_leaves_a_readable_output_marked_interr
     assert incomplete_reason(out).startswith("interrupted; the bag holds ")
     with BagReader(out) as r:                   # closed: readable in place
         assert r.incomplete and sum(1 for _ in r.messages()) > 0
+
+
+def test_record_interrupted_while_subscribing_closes_a_complete_empty_bag(tmp_path):
+    """Ctrl-C inside TopicRecorder's first graph poll: the bag is closed then (a recording of
+    nothing), not dropped and marked incomplete (the random-signal test hit this once)."""
+    pytest.importorskip("rclpy")
+    from wint3r_ros.offline.record import TopicRecorder
+
+    class Node:
+        def get_topic_names_and_types(self):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        TopicRecorder(Node(), tmp_path / "rec", ["/x"])
+    with BagReader(tmp_path / "rec") as r:
+        assert r.incomplete is None and r.topics == {}

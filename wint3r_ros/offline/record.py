@@ -53,7 +53,11 @@ class TopicRecorder:
         self._subscriptions: list[Any] = []
         self.counts: dict[str, int] = {t: 0 for t in self._pending}
         self.skipped: dict[str, str] = {}
-        self.poll_graph()
+        try:
+            self.poll_graph()
+        except BaseException:   # Ctrl-C or a shut-down context while subscribing: a bag
+            self.close()        # closed now is a complete (empty) recording, not a dropped one
+            raise
 
     @property
     def path(self) -> Path:
