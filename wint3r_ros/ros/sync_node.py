@@ -30,7 +30,7 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 
 from wint3r_ros.core.pipeline.frontend import SyncFrontEnd
-from wint3r_ros.core.pipeline.params import SYNC_PARAMETERS, cross_check, names_rule
+from wint3r_ros.core.pipeline.params import SYNC_PARAMETERS, compressed_topic, cross_check, names_rule
 from wint3r_ros.core.pipeline.settings import resolve_base_frame, sync_settings
 from wint3r_ros.data.messages import large_image_warning
 from wint3r_ros.errors import CalibrationError, ConfigError, InputError
@@ -79,13 +79,16 @@ class SyncNode(Node):
         self.diag_pub = self.create_publisher(_diag_type(), "/diagnostics", qos.OUTPUT)
         self.watchdog = qos.TopicWatchdog(self, timeout=p["silence_timeout"],
                                           clock_seen=lambda: self.get_clock().now().nanoseconds != 0)
-        from sensor_msgs.msg import CameraInfo, Image
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
         in_qos = qos.input_qos(p["input_qos"])
         for i, topic in enumerate(self.image_topics):
-            self.watchdog.watch(topic, "sensor_msgs/msg/Image", in_qos)
+            compressed = self.image_transports[i] == "compressed"
+            kind, callback = (CompressedImage, self._on_compressed) if compressed else \
+                (Image, self._on_image)
+            self.watchdog.watch(topic, f"sensor_msgs/msg/{kind.__name__}", in_qos)
             self.create_subscription(
-                Image, topic, lambda m, i=i: self._on_image(i, m), in_qos,
+                kind, topic, lambda m, i=i, cb=callback: cb(i, m), in_qos,
                 event_callbacks=SubscriptionEventCallbacks(
                     incompatible_qos=self.watchdog.incompatible_qos_callback(topic)))
         for i, topic in enumerate(self.camera_info_topics):
@@ -155,9 +158,15 @@ class SyncNode(Node):
             check_frame_id(base, "base_frame")
         except InputError as err:
             raise ConfigError(str(err)) from err
+        transports = p["image_transports"] or ["raw"] * len(names)
+        if len(transports) != len(names):
+            raise ConfigError(f"image_transports has {len(transports)} entries for "
+                              f"{len(names)} cameras")
+        self.image_transports = list(transports)
         self.rig_cameras = cams
         self.camera_names = list(names)
-        self.image_topics = list(topics)
+        self.image_topics = [compressed_topic(t) if k == "compressed" else t
+                             for t, k in zip(topics, transports)]
         self.camera_info_topics = list(infos)
         self.base_frame = base
 
@@ -191,6 +200,22 @@ class SyncNode(Node):
             return
         with self._lock:
             self._infos[cam] = msg
+
+    def _on_compressed(self, cam: int, msg: Any) -> None:
+        """A CompressedImage (JPEG/PNG): decoded to an rgb8 Image, then taken as one."""
+        topic = self.image_topics[cam]
+        try:
+            rgb = convert.rgb_from_compressed(msg, topic)
+        except InputError as err:
+            self.watchdog.mark(topic)
+            with self._lock:
+                self.front.reject(cam, "bad_image")
+                count = self.front.rejected[cam]["bad_image"]
+            self._ratelog((cam, "bad_image"), f"{err}; image dropped (bad_image #{count} on "
+                                              f"camera '{self.camera_names[cam]}')")
+            return
+        self._on_image(cam, convert.image_from_array(rgb, "rgb8", msg.header.stamp,
+                                                     msg.header.frame_id, topic))
 
     def _on_image(self, cam: int, msg: Any) -> None:
         arrival = time.monotonic()

@@ -232,6 +232,20 @@ def _topics_rule(topics: list[str]) -> str | None:
     return f"topics {bad} are not valid topic names" if bad else None
 
 
+IMAGE_TRANSPORTS = ("raw", "compressed")
+
+
+def _transports_rule(transports: list[str]) -> str | None:
+    bad = [t for t in transports if t not in IMAGE_TRANSPORTS]
+    return f"image_transports {bad}: each must be raw or compressed" if bad else None
+
+
+def compressed_topic(image_topic: str) -> str:
+    """image_transport's compressed topic of a base image topic (unchanged when it already is)."""
+    return image_topic if image_topic.endswith("/compressed") else image_topic.rstrip("/") + \
+        "/compressed"
+
+
 def frame_rule(name: str) -> str | None:
     """A usable tf2 frame id (empty allowed: "the rig file's")."""
     if name and (name.startswith("/") or any(c.isspace() for c in name)):
@@ -262,6 +276,10 @@ SYNC_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("image_topics", [], "str_list",
               "sensor_msgs/Image topic per camera, same order (empty: the rig_file topics, "
               "else /<name>/image_raw)", rule=_topics_rule),
+    ParamSpec("image_transports", [], "str_list",
+              "Per camera, same order: raw (sensor_msgs/Image on its image topic) or compressed "
+              "(sensor_msgs/CompressedImage, JPEG or PNG, on <image topic>/compressed); empty: "
+              "all raw", rule=_transports_rule),
     ParamSpec("camera_info_topics", [], "str_list",
               "sensor_msgs/CameraInfo topic per camera, same order (empty: the rig_file's, else "
               "intrinsics from rig_file only)", rule=_topics_rule),
