@@ -85,3 +85,13 @@ def test_bag_specs_and_held_out_split():
     assert len(train.images) == 9 and held.stamps.tolist() == [9.0, 10.0, 11.0]
     with pytest.raises(ConfigError, match="fewer than one clip"):
         split_held_out(seq, 0.6, 6)
+
+
+def test_supervised_finetuning_uses_a_make_bag_recordings_ground_truth(camera_only_bag, tmp_path):
+    bag, rig = camera_only_bag
+    with pytest.raises(ConfigError, match="lacks ground-truth depth or poses"):
+        BagFinetuner(_config(1), tmp_path / "none", [bag], rig, supervised=True)
+    made = bag.parent / "made"                       # the same recording with its ground truth
+    ft = BagFinetuner(_config(1), tmp_path / "sup", [made], rig_path_for(made), supervised=True)
+    row = ft.run()["train"][-1]
+    assert row["points"] > 0 and row["pose"] > 0 and row["photometric"] > 0

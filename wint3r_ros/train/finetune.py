@@ -1,7 +1,7 @@
 """Fine-tuning on a user's own recordings: ``train --data bag:PATH[,PATH...] --rig rig.yaml``.
 
-A bag has images but, in general, no ground truth, so the model learns from the self-supervised
-terms only (whatever the training YAML says about the supervised ones):
+A bag has images but, in general, no ground truth, so by default the model learns from the
+self-supervised terms only (whatever the training YAML says about the supervised ones):
 
 - photometric: each frame and its same-camera neighbours in the window, warped with the
   predicted points and relative pose (SSIM + L1, train/losses.py);
@@ -13,6 +13,10 @@ terms only (whatever the training YAML says about the supervised ones):
   blind to a global scale, lacks.
 
 Clips are the online windows of each bag's synchronised sets (the same windowing as the engine);
+With ``supervised=True`` (``--supervised``) and bags that carry make-bag's ground truth for every
+training set (``/ground_truth/<camera>/depth`` finite everywhere, ``/ground_truth/tf``), the
+YAML's supervised terms (points, pose, reprojection, ...) are kept and trained on it too.
+
 the last ``held_out`` fraction of every bag's sets is never trained on and is what validation
 (the evaluation protocol, with the bag's ground truth if it has some) scores. Training starts
 from any checkpoint (``--checkpoint``; the shipped tiny one by default): weights only, a fresh
@@ -75,12 +79,20 @@ def split_held_out(seq: Sequence, held_out: float, min_sets: int) -> tuple[Seque
 class BagScenes:
     """The training parts of the bags as `SceneData` (no depth, identity poses: never used)."""
 
-    def __init__(self, parts: list[Sequence], rig: Any) -> None:
+    def __init__(self, parts: list[Sequence], rig: Any, supervised: bool = False) -> None:
         self.parts = parts
         K = np.stack([cam.K for cam in rig.cameras])
-        self.scenes = [SceneData(i, p.images, np.zeros(p.images.shape[:4], np.float32),
-                                 np.broadcast_to(np.eye(4), (*p.images.shape[:2], 4, 4)).copy(), K,
-                                 list(rig.camera_names)) for i, p in enumerate(parts)]
+        self.scenes = []
+        for i, p in enumerate(parts):
+            depth = np.zeros(p.images.shape[:4], np.float32)
+            poses = np.broadcast_to(np.eye(4), (*p.images.shape[:2], 4, 4)).copy()
+            if supervised:
+                if p.depth is None or p.world_from_cam is None or not (
+                        np.isfinite(p.depth).all() and np.isfinite(p.world_from_cam).all()):
+                    raise ConfigError(f"--supervised: {p.name} lacks ground-truth depth or poses for "
+                                      "some training sets (make-bag's /ground_truth topics)")
+                depth, poses = p.depth.astype(np.float32), p.world_from_cam
+            self.scenes.append(SceneData(i, p.images, depth, poses, K, list(rig.camera_names)))
 
     def load(self, seed: int) -> SceneData:
         return self.scenes[seed]
@@ -117,7 +129,7 @@ class BagFinetuner(Trainer):
 
     def __init__(self, config: TrainConfig, out_dir: str | Path, bags: list[Path], rig_path: Path,
                  checkpoint: str | Path | None = None, held_out: float = 0.25,
-                 rig_weight: float = 1.0, echo: Any = None) -> None:
+                 rig_weight: float = 1.0, supervised: bool = False, echo: Any = None) -> None:
         from wint3r_ros.data.rig_files import load_rig
         from wint3r_ros.train.bag_source import bag_sequence
 
@@ -130,9 +142,9 @@ class BagFinetuner(Trainer):
         data = dataclasses.replace(config.data, num_cameras=n, width=w, height=h, train_scenes=len(seqs),
                                    frames_per_scene=min(len(s.images) for s in seqs))
         data = dataclasses.replace(data, frames_per_scene=max(data.frames_per_scene, data.clip_sets))
-        loss = dataclasses.replace(config.loss, **{k: 0.0 for k in _SUPERVISED})
-        if not any(getattr(loss, k) for k in SELF_SUPERVISED) and not (rig_weight and n > 1):
-            raise ConfigError("fine-tuning on bags needs a self-supervised term: set loss."
+        loss = config.loss if supervised else dataclasses.replace(config.loss, **{k: 0.0 for k in _SUPERVISED})
+        if not any(getattr(loss, k) for k in (*SELF_SUPERVISED, *_SUPERVISED)) and not (rig_weight and n > 1):
+            raise ConfigError("fine-tuning on bags needs a loss term: set loss."
                               f"{'/'.join(SELF_SUPERVISED)} > 0 in the training YAML")
         config = dataclasses.replace(config, data=data, loss=loss)
         splits = [split_held_out(s, held_out, data.clip_sets) for s in seqs]
@@ -143,18 +155,19 @@ class BagFinetuner(Trainer):
         super().__init__(config, out_dir, echo=echo)
         load_state_dict_into(self.model, {k: v.to(self.device) for k, v in state.items()},
                              source=str(self.checkpoint))
-        self.cache = BagScenes([t for t, _ in splits], rig)
+        self.cache = BagScenes([t for t, _ in splits], rig, supervised)
         self.train_set = BagClipDataset(data, self.cache)
         self._base_from_cam = pose_enc_from_world_from_cam(
             torch.from_numpy(np.stack([c.T_base_camera for c in rig.cameras]))).float().to(self.device)
         self.log["finetune"] = {"bags": [str(b) for b in bags], "rig": str(rig_path),
                                 "checkpoint": str(self.checkpoint), "held_out": held_out,
-                                "rig_weight": self.rig_weight, "train_sets": [len(t.images) for t, _ in splits],
+                                "rig_weight": self.rig_weight, "supervised": supervised,
+                                "train_sets": [len(t.images) for t, _ in splits],
                                 "held_out_sets": [len(h_.images) for h_ in self.held_out_parts],
                                 "clips": len(self.train_set)}
 
     def train_step(self, step: int) -> dict[str, float]:
-        """Self-supervised terms (clip_loss with the supervised weights at 0) + the rig term."""
+        """clip_loss (supervised weights at 0 unless --supervised) + the rig term."""
         cfg = self.config
         clip = self.train_set[self.sample_index(step)].to(self.device)
         for group in self.optimizer.param_groups:

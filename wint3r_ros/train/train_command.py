@@ -33,6 +33,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "and validated on (default 0.25)")
     parser.add_argument("--rig-weight", type=float, default=1.0,
                         help="--data bag: weight of the calibrated-rig term (2+ cameras; default 1)")
+    parser.add_argument("--supervised", action="store_true",
+                        help="--data bag: also train the YAML's supervised terms on the bags' "
+                             "make-bag ground truth (/ground_truth topics)")
     parser.add_argument("--clips-per-step", type=int, default=None,
                         help="global batch: clips per optimizer step, split across torchrun's ranks "
                              "(default: 1 per rank; train/distributed.py)")
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         if args.rig is None:
             raise ConfigError("--data bag:... needs --rig (the bags' rig YAML, e.g. BAG.rig.yaml)")
         trainer = BagFinetuner(config, args.out, parse_bag_spec(args.data), args.rig,
-                               args.checkpoint, args.held_out, args.rig_weight)
+                               args.checkpoint, args.held_out, args.rig_weight, args.supervised)
     elif args.clips_per_step is not None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         from wint3r_ros.train.distributed import DistributedTrainer
 
