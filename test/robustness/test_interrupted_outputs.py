@@ -205,6 +205,7 @@ def test_record_killed_at_a_random_moment_is_recoverable(rclpy_context, tmp_path
     with BagReader(tmp_path / "saved") as r:
         got = [int(x.msg.data) for x in r.messages(["/chatter"])]
     # a prefix of what was sent, in order; the last second may be lost
+    print(f"record killed: {len(got)} of {sent} sent messages recovered")
     assert got == list(range(len(got))) and 0 < len(got) <= sent
     assert stats["messages"] == len(got)
     with pytest.raises(BagError, match="is incomplete .*recover"):
