@@ -66,11 +66,16 @@ def _rclpy() -> Check:
 
 def _interfaces() -> Check:
     try:
+        from std_srvs.srv import Trigger  # noqa: F401
+
         from wint3r_ros.msg import ReconstructionStatus, WindowBatch  # noqa: F401
+        from wint3r_ros.srv import SaveMap  # noqa: F401
     except Exception as err:  # noqa: BLE001
         return Check("wint3r_ros messages", False, f"not importable ({err})",
-                     "build them: 'make setup' (colcon build) then 'source scripts/env.sh'")
-    return Check("wint3r_ros messages", True, "wint3r_ros/msg/WindowBatch, ReconstructionStatus")
+                     "build them: 'make setup' (colcon build, std_srvs wheel) then "
+                     "'source scripts/env.sh'")
+    return Check("wint3r_ros messages", True, "wint3r_ros/msg/WindowBatch, ReconstructionStatus, "
+                 "srv/SaveMap; std_srvs/srv/Trigger")
 
 
 def _tf2_msgs() -> Check:

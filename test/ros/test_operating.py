@@ -130,8 +130,8 @@ def test_map_cloud_stays_under_its_bound_over_a_long_run(rclpy_context, tmp_path
     try:
         g.feed(BATCHES)
         m = g.fusion.stage.map.cloud
-        assert m.evicted > 0 and len(m) == 150          # the bound was reached and held
-        assert spin_until(g.ex, lambda: bool(g.maps) and g.maps[-1].width == 150, 10)
+        assert m.evicted > 0 and 135 <= len(m) <= 150   # the bound was reached and held
+        assert spin_until(g.ex, lambda: bool(g.maps) and g.maps[-1].width == len(m), 10)
         assert all(msg.width <= 150 for msg in g.maps)
         assert {msg.header.frame_id for msg in g.maps} == {"odom"}
         assert g.fusion.status_values()["drops"]["tf_missing"] == 0

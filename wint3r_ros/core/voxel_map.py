@@ -6,11 +6,14 @@ run, with memory that stays flat however long it runs:
 - one point per voxel of edge ``voxel_size``: the running mean of the points that fell into it
   (position) and the colour of its newest point;
 - at most ``max_points`` voxels. Eviction rule: when an insert takes the map over the bound, the
-  voxels observed least recently (the oldest ``last_seen`` insert counter; ties: the lower voxel
-  key) are removed until it holds ``max_points``. What the rig sees now is always in the map;
-  places not seen for the longest time go first;
-- the arrays are held in sorted voxel-key order and grown in place, so the memory is
-  ``BYTES_PER_VOXEL * max_points`` at most (plus one insert's temporaries).
+  voxels observed least recently (the oldest insert counter; ties: the lower voxel key) are
+  removed until it holds ``max_points - max_points // 10`` (90 %: evicting in batches keeps
+  the cost of an insert low). What the rig sees now is always in the map; places not seen for
+  the longest time go first;
+- the voxels live in one structured array sorted by voxel key (``BYTES_PER_VOXEL`` each) and a
+  small sorted array of new voxels merged into it from time to time, so an insert costs
+  O(M log V) for M points and the memory is ``BYTES_PER_VOXEL * max_points`` at most (plus one
+  insert's temporaries).
 
 Points are in the odometry frame (metres with a metric rig, model units otherwise). A voxel key
 packs the three integer voxel coordinates in 21 bits each: a point further than
@@ -29,9 +32,10 @@ __all__ = ["MapConfig", "VoxelMap", "RunMap", "BYTES_PER_VOXEL"]
 
 _BITS = 21
 _HALF = 1 << (_BITS - 1)
-_MASK = (1 << _BITS) - 1
-# key int64 + mean xyz float32 + rgb uint8 + count uint32 + last_seen int64
-BYTES_PER_VOXEL = 8 + 12 + 3 + 4 + 8
+# key, running-mean position, newest colour, points seen, the insert that saw it last
+_VOXEL = np.dtype([("key", "<i8"), ("xyz", "<f4", 3), ("rgb", "u1", 3), ("count", "<u4"),
+                   ("seen", "<i8")])
+BYTES_PER_VOXEL = _VOXEL.itemsize + 8   # 35 + the key's contiguous copy
 
 
 @dataclass(frozen=True)
@@ -59,29 +63,23 @@ class VoxelMap:
 
     def __init__(self, config: MapConfig | None = None) -> None:
         self.config = config or MapConfig()
-        self.clear()
-
-    def clear(self) -> None:
-        """Forget every voxel (counters of evicted / refused points are kept)."""
-        self._keys = np.zeros(0, np.int64)
-        self._xyz = np.zeros((0, 3), np.float32)
-        self._rgb = np.zeros((0, 3), np.uint8)
-        self._count = np.zeros(0, np.uint32)
-        self._seen = np.zeros(0, np.int64)
+        self._main = np.zeros(0, _VOXEL)    # sorted by key
+        self._new = np.zeros(0, _VOXEL)     # sorted by key, keys not in _main
+        self._main_keys = np.zeros(0, np.int64)   # contiguous copies of the keys (searchsorted)
+        self._new_keys = np.zeros(0, np.int64)
         self._tick = 0
-        if not hasattr(self, "evicted"):
-            self.evicted = 0
-            self.refused = 0
-            self.inserted = 0
+        self.evicted = 0
+        self.refused = 0
+        self.inserted = 0
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._main) + len(self._new)
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the map's arrays now."""
-        return int(self._keys.nbytes + self._xyz.nbytes + self._rgb.nbytes + self._count.nbytes
-                   + self._seen.nbytes)
+        return int(self._main.nbytes + self._new.nbytes + self._main_keys.nbytes
+                   + self._new_keys.nbytes)
 
     def _voxel_keys(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(keys of the representable points, their mask)."""
@@ -109,52 +107,69 @@ class VoxelMap:
             return len(self)
         self.inserted += len(keys)
         u, inv = np.unique(keys, return_inverse=True)
-        n_new = np.bincount(inv, minlength=len(u)).astype(np.float64)
+        batch = np.zeros(len(u), _VOXEL)
+        batch["key"] = u
+        batch["count"] = np.bincount(inv, minlength=len(u))
         sums = np.zeros((len(u), 3))
         np.add.at(sums, inv, pts.astype(np.float64))
         last = np.zeros(len(u), np.int64)
         last[inv] = np.arange(len(inv))   # the newest point of each voxel (later rows win)
-        u_rgb = cols[last]
-        idx = np.searchsorted(self._keys, u)
-        found = idx < len(self._keys)
-        found[found] = self._keys[idx[found]] == u[found]
-        # known voxels: running mean (weights saturate so a voxel can still follow a drift)
-        j = idx[found]
-        c_old = np.minimum(self._count[j].astype(np.float64), 1000.0)
-        c_add = n_new[found]
-        self._xyz[j] = ((self._xyz[j] * c_old[:, None] + sums[found]) /
-                        (c_old + c_add)[:, None]).astype(np.float32)
-        self._rgb[j] = u_rgb[found]
-        self._count[j] = np.minimum(self._count[j].astype(np.int64) + c_add.astype(np.int64),
-                                    2**32 - 1).astype(np.uint32)
-        self._seen[j] = self._tick
-        # new voxels: inserted at their sorted positions
-        new = ~found
-        if new.any():
-            at = idx[new]
-            self._keys = np.insert(self._keys, at, u[new])
-            self._xyz = np.insert(self._xyz, at, (sums[new] / n_new[new][:, None])
-                                  .astype(np.float32), axis=0)
-            self._rgb = np.insert(self._rgb, at, u_rgb[new], axis=0)
-            self._count = np.insert(self._count, at, n_new[new].astype(np.uint32))
-            self._seen = np.insert(self._seen, at, np.full(int(new.sum()), self._tick))
-        self._evict()
+        batch["rgb"] = cols[last]
+        batch["xyz"] = sums / batch["count"][:, None]
+        batch["seen"] = self._tick
+        fresh = np.ones(len(u), bool)
+        for table, keys in ((self._main, self._main_keys), (self._new, self._new_keys)):
+            fresh &= ~self._update(table, keys, batch)
+        if fresh.any():
+            new = np.concatenate([self._new, batch[fresh]])
+            self._new = new[np.argsort(new["key"], kind="stable")]
+            self._new_keys = np.ascontiguousarray(self._new["key"])
+            if len(self) > self.config.max_points or \
+                    len(self._new) > max(4096, self.config.max_points // 8):
+                self._merge()
         return len(self)
 
-    def _evict(self) -> None:
-        excess = len(self._keys) - int(self.config.max_points)
-        if excess <= 0:
-            return
-        order = np.lexsort((self._keys, self._seen))   # oldest first, ties: lower key
-        keep = np.ones(len(self._keys), bool)
-        keep[order[:excess]] = False
-        self._keys, self._xyz, self._rgb = self._keys[keep], self._xyz[keep], self._rgb[keep]
-        self._count, self._seen = self._count[keep], self._seen[keep]
+    @staticmethod
+    def _update(table: np.ndarray, keys: np.ndarray, batch: np.ndarray) -> np.ndarray:
+        """Fold the batch's voxels that ``table`` holds into it (running mean whose weight
+        saturates at 1000 points, so a voxel can still follow a drift); returns that mask."""
+        if not len(table):
+            return np.zeros(len(batch), bool)
+        idx = np.searchsorted(keys, batch["key"])
+        found = idx < len(table)
+        found[found] = keys[idx[found]] == batch["key"][found]
+        j, b = idx[found], batch[found]
+        c_old = np.minimum(table["count"][j], 1000).astype(np.float64)[:, None]
+        c_add = b["count"].astype(np.float64)[:, None]
+        table["xyz"][j] = (table["xyz"][j] * c_old + b["xyz"] * c_add) / (c_old + c_add)
+        table["rgb"][j] = b["rgb"]
+        table["count"][j] = np.minimum(table["count"][j].astype(np.int64) + b["count"], 2**32 - 1)
+        table["seen"][j] = b["seen"]
+        return found
+
+    def _merge(self) -> None:
+        """The new voxels into the main array (sorted, O(V)); then the eviction rule."""
+        at = np.searchsorted(self._main_keys, self._new_keys)
+        self._main = np.insert(self._main, at, self._new)
+        self._new, self._new_keys = np.zeros(0, _VOXEL), np.zeros(0, np.int64)
+        if len(self._main) > self.config.max_points:
+            self._evict(len(self._main) - (self.config.max_points - self.config.max_points // 10))
+        self._main_keys = np.ascontiguousarray(self._main["key"])
+
+    def _evict(self, excess: int) -> None:
+        """Remove the ``excess`` least recently seen voxels (ties: the lower keys), in O(V)."""
+        seen = self._main["seen"]
+        threshold = np.partition(seen, excess - 1)[excess - 1]
+        drop = seen < threshold
+        ties = np.flatnonzero(seen == threshold)     # in key order: the lower keys first
+        drop[ties[:excess - int(drop.sum())]] = True
+        self._main = self._main[~drop]
         self.evicted += excess
 
     def points(self) -> tuple[np.ndarray, np.ndarray]:
-        """(points [V, 3] float32, colours [V, 3] uint8), one per voxel, in voxel-key order."""
-        return self._xyz.copy(), self._rgb.copy()
+        """(points [V, 3] float32, colours [V, 3] uint8), one per voxel."""
+        both = np.concatenate([self._main, self._new])
+        return both["xyz"].copy(), both["rgb"].copy()
 
     def stats(self) -> dict[str, int | float]:
         """Counters for status and save_map's settings."""

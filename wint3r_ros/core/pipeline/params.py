@@ -411,7 +411,7 @@ FUSION_PARAMETERS: tuple[ParamSpec, ...] = (
               "without metric scale): one point per voxel, the mean of its points",
               low=0.001, high=100.0),
     ParamSpec("map_max_points", 500000, "int",
-              "Most voxels in the map (35 bytes each); over it the least recently seen voxels "
+              "Most voxels in the map (43 bytes each); over it the least recently seen voxels "
               "are evicted; 0: no map", low=0, high=100_000_000),
     ParamSpec("map_max_poses", 1000000, "int",
               "Base poses kept for ~/save_map's trajectory (oldest dropped)", low=1,
