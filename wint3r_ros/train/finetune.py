@@ -184,7 +184,8 @@ class BagFinetuner(Trainer):
                                                   self._base_from_cam[cam[b]], one, one,
                                                   cfg.loss.pose_gamma)
                 loss = loss + self.rig_weight * rig
-                terms.update(rig=float(rig.detach()), **{f"rig_{k}": float(v) for k, v in parts.items()})
+                # logged as the supervised rig_pose term is: the same loss, against the calibration
+                terms.update(rig_pose=float(rig.detach()), **{f"rig_{k}": float(v) for k, v in parts.items()})
                 terms["total"] = float(loss.detach())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
