@@ -110,8 +110,8 @@ class VoxelMap:
         batch = np.zeros(len(u), _VOXEL)
         batch["key"] = u
         batch["count"] = np.bincount(inv, minlength=len(u))
-        sums = np.zeros((len(u), 3))
-        np.add.at(sums, inv, pts.astype(np.float64))
+        sums = np.stack([np.bincount(inv, weights=pts[:, d], minlength=len(u))
+                         for d in range(3)], 1)
         last = np.zeros(len(u), np.int64)
         last[inv] = np.arange(len(inv))   # the newest point of each voxel (later rows win)
         batch["rgb"] = cols[last]
