@@ -88,8 +88,8 @@ def signals_ignored(restore: bool = True) -> Iterator[None]:
     try:
         yield
     finally:
-        if not restore:
-            previous = {}
+        if not restore:   # ignored again: rclpy's shutdown may have put its saved handler back
+            previous = {s: signal.SIG_IGN for s in previous}
         for s, handler in previous.items():
             if handler is None:   # installed from C (rclpy): Python's defaults afterwards
                 handler = signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL
