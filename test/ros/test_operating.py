@@ -170,6 +170,34 @@ def test_extrinsics_from_tf_equal_the_rig_files_on_a_graph_that_publishes_both(
         rsp.destroy_node()
 
 
+def test_a_rig_file_that_disagrees_with_tf_is_reported_and_tf_wins(rclpy_context, tmp_path,
+                                                                  model):
+    from dataclasses import replace
+
+    rig = make_rig()
+    moved = rig.camera("cam1").T_base_camera.copy()
+    moved[1, 3] += 0.02                                   # the URDF puts cam1 2 cm further left
+    urdf = rig.with_cameras([replace(c, T_base_camera=moved) if c.name == "cam1" else c
+                             for c in rig.cameras])
+    rsp = _publish_urdf_frames(rclpy_context, urdf)
+    g = Graph(rclpy_context, tmp_path, model, extrinsics_source="tf", tf_timeout=20.0)
+    g.ex.add_node(rsp)
+    warnings: list[str] = []
+    log = g.fusion.get_logger()
+    g.fusion.get_logger = lambda: _Spy(log, warnings, "warning")
+    try:
+        g.feed(BATCHES[:1])
+        said = [w for w in warnings if "differ by" in w]
+        assert len(said) == 1 and said[0].startswith(
+            "camera 'cam1' (cam1_optical_frame): the rig file's mounting and /tf_static's differ "
+            "by 20.0 mm and 0.00 deg")
+        np.testing.assert_allclose(g.fusion.stage.rig.camera("cam1").T_base_camera, moved,
+                                   atol=1e-9)
+    finally:
+        g.close()
+        rsp.destroy_node()
+
+
 def test_a_missing_tf_frame_is_a_counted_error_after_the_timeout(rclpy_context, tmp_path, model):
     rig = make_rig()
     rsp = _publish_urdf_frames(rclpy_context, rig, skip={"cam2_optical_frame"})
@@ -191,15 +219,20 @@ def test_a_missing_tf_frame_is_a_counted_error_after_the_timeout(rclpy_context, 
 
 
 class _Spy:
-    def __init__(self, log, errors):
-        self._log, self._errors = log, errors
+    """The node's logger, keeping what one level (error by default) says."""
 
-    def error(self, text):
-        self._errors.append(text)
-        return self._log.error(text)
+    def __init__(self, log, lines, level="error"):
+        self._log, self._lines, self._level = log, lines, level
 
     def __getattr__(self, name):
-        return getattr(self._log, name)
+        method = getattr(self._log, name)
+        if name != self._level:
+            return method
+
+        def keep(text):
+            self._lines.append(text)
+            return method(text)
+        return keep
 
 
 def test_after_the_cameras_stop_sync_node_says_so_once_and_diagnostics_warn(rclpy_context,
