@@ -113,8 +113,11 @@ class Rope2D:
         table = self._cache.get(full_key)
         if table is None:
             dtype = torch.float16 if mode == "fp16_table" else torch.float32
-            table = build_table(positions(), head_dim, self.base, dtype, device,
-                                round_io=(mode == "fp16"))
+            # the tables are exact constants: never built under autocast (CPU autocast refuses
+            # float16 tensors in torch.cat)
+            with torch.autocast(device.type, enabled=False):
+                table = build_table(positions(), head_dim, self.base, dtype, device,
+                                    round_io=(mode == "fp16"))
             self._cache[full_key] = table
         return table
 
