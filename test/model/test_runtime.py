@@ -35,6 +35,10 @@ def test_each_precision_resolves_on_the_cpu_or_is_a_clear_config_error(monkeypat
         resolve_precision("fp64", cpu)
     monkeypatch.setattr(runtime, "cpu_bf16_native", lambda: True)
     assert resolve_precision("auto", cpu) == "bf16"
+    assert resolve_precision("auto", cpu, width=1024) == "bf16"  # the official encoder
+    assert resolve_precision("auto", cpu, width=192) == "fp32"  # tiny: bf16 is slower there
+    tiny = prepare_model(WinT3R(WinT3RConfig.tiny()), "cpu", "auto")
+    assert tiny.precision == "fp32"
     monkeypatch.setattr(runtime, "cpu_bf16_native", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"
 

@@ -10,8 +10,8 @@ what changes is the transformer blocks' matmuls:
                bf16)                         runs (slowly) without
     fp16       autocast float16              refused (ConfigError): use bf16
     int8       refused (ConfigError)         dynamic int8 quantisation of the blocks' linears
-    auto       bf16 where supported, else    bf16 where the CPU has it natively, else fp32
-               fp16
+    auto       bf16 where supported, else    bf16 where the CPU has it natively and the model is
+               fp16                          wide (official), else fp32
 """
 from __future__ import annotations
 
@@ -85,9 +85,15 @@ def _int8_engine() -> str | None:
     return next((e for e in ("x86", "fbgemm", "onednn") if e in engines), None)
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """The precision that runs on `device` for the requested one (`auto` resolved); a precision
-    the device cannot run is a ConfigError that says what to use instead."""
+# `auto` on a CPU with native bf16 picks bf16 only for models at least this wide: narrower
+# matmuls (the tiny preset, 192 wide) run slower in bf16 than in fp32 (docs/MODEL.md).
+AUTO_BF16_MIN_WIDTH = 512
+
+
+def resolve_precision(precision: str, device: torch.device, width: int | None = None) -> str:
+    """The precision that runs on `device` for the requested one (`auto` resolved; `width`, the
+    model's encoder width, lets `auto` keep fp32 for small models on the CPU); a precision the
+    device cannot run is a ConfigError that says what to use instead."""
     if precision not in PRECISION_CHOICES:
         raise ConfigError(f"precision={precision!r}: expected one of {list(PRECISION_CHOICES)}")
     device = torch.device(device)
@@ -107,7 +113,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
             return "fp32"
         raise ConfigError(f"precision={precision!r} on device {device}: only fp32 is supported")
     if precision == "auto":
-        return "bf16" if cpu_bf16_native() else "fp32"
+        wide = width is None or width >= AUTO_BF16_MIN_WIDTH
+        return "bf16" if cpu_bf16_native() and wide else "fp32"
     if precision == "fp16":
         native = "natively" if cpu_bf16_native() else "slowly: no AVX512-BF16/AMX here"
         raise ConfigError(f"precision=fp16 is not supported on the CPU; use bf16 (runs {native}) "
@@ -159,7 +166,8 @@ def prepare_model(model: torch.nn.Module, device: str | torch.device = "auto",
     """Move `model` to `device`, set its precision (`auto` resolved, int8 quantised), put it in
     eval mode; returns it. `model.precision` says what runs."""
     dev = resolve_device(device)
-    resolved = resolve_precision(precision, dev)
+    config = getattr(model, "config", None)
+    resolved = resolve_precision(precision, dev, getattr(config, "enc_embed_dim", None))
     if getattr(model, "precision", "fp32") == "int8" and resolved != "int8":
         raise ConfigError(f"precision={precision!r}: this model was quantised to int8; load it "
                           "again for another precision")
