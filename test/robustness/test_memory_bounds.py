@@ -90,3 +90,10 @@ def test_the_bag_reorder_buffer_has_a_byte_budget(tmp_path):
                                                            max_buffer_bytes=35_000)]
         # about three 10 kB images fit: the rest is released early and counted late
         assert r.late_messages >= 8 and sorted(budget) == unbounded
+
+
+def test_bench_soak_refuses_a_rendered_cycle_over_its_budget_before_rendering(capsys):
+    code = main(["bench", "soak", "--cameras", "8", "--width", "4096", "--height", "3072",
+                 "--frames", "10"])
+    err = capsys.readouterr().err
+    assert code == 1 and "--cycle 16 sets of 8 x 4096x3072 images would hold 4.5 GiB" in err, err

@@ -29,6 +29,8 @@ from typing import Any
 
 __all__ = ["configure", "run", "bench_soak", "rss_bytes"]
 
+MAX_CYCLE_BYTES = 2 << 30   # the rendered frames a soak cycles through
+
 
 def rss_bytes() -> int:
     """Current resident set size of this process in bytes (0 where /proc is missing)."""
@@ -82,7 +84,13 @@ def bench_soak(frames: int = 10000, cameras: int = 3, width: int = 96, height: i
     from wint3r_ros.core.sync import ApproximateTimePolicy
     from wint3r_ros.core.window import WindowBuilder, WindowConfig
     from wint3r_ros.data.synthetic import RigConfig, SceneConfig, SyntheticRig
+    from wint3r_ros.errors import ConfigError
 
+    cycle_bytes = cycle * cameras * width * height * 3
+    if cycle_bytes > MAX_CYCLE_BYTES:
+        raise ConfigError(f"--cycle {cycle} sets of {cameras} x {width}x{height} images would "
+                          f"hold {cycle_bytes / 2**30:.1f} GiB of rendered frames (at most "
+                          f"{MAX_CYCLE_BYTES >> 30} GiB): lower --cycle or the image size")
     torch.set_num_threads(max(1, threads))
     synth = SyntheticRig(SceneConfig(seed=seed), RigConfig(num_cameras=cameras, width=width,
                                                            height=height, rate_hz=rate))
