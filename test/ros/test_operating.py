@@ -164,7 +164,7 @@ def test_extrinsics_from_tf_equal_the_rig_files_on_a_graph_that_publishes_both(
             np.testing.assert_allclose(used.camera(cam.name).T_base_camera, cam.T_base_camera,
                                        atol=1e-9)
         assert g.fusion.status_values()["drops"]["tf_missing"] == 0
-        assert g.fusion._depth[1].startswith("depth metric: 3 cameras from /tf_static")
+        assert g.fusion.rig_source.depth[1].startswith("depth metric: 3 cameras from /tf_static")
     finally:
         g.close()
         rsp.destroy_node()
@@ -212,7 +212,7 @@ def test_a_missing_tf_frame_is_a_counted_error_after_the_timeout(rclpy_context, 
         assert any("/tf_static has no transform base_link -> cam2_optical_frame after 1 s" in e
                    for e in errors), errors
         assert g.fusion.stage.rig is None       # relative scale, said in the status
-        assert "NOT metric" in g.fusion._depth[1] and "cam2_optical_frame" in g.fusion._depth[1]
+        assert "NOT metric" in g.fusion.rig_source.depth[1] and "cam2_optical_frame" in g.fusion.rig_source.depth[1]
     finally:
         g.close()
         rsp.destroy_node()

@@ -31,7 +31,7 @@ from wint3r_ros.core.rig import Camera, Rig
 from wint3r_ros.errors import InputError
 
 __all__ = ["EXTRINSICS_SOURCES", "metric_depth", "extrinsics_from_lookup", "compare_extrinsics", "rig_with_poses",
-           "rig_from_camera_infos", "TfExtrinsics"]
+           "rig_from_camera_infos", "TfExtrinsics", "RigSource"]
 
 EXTRINSICS_SOURCES = ("rig_file", "tf")
 TOLERANCE_M = 0.005
@@ -166,3 +166,59 @@ class TfExtrinsics:
         for line in compare_extrinsics(rig, poses):
             warn(line)
         return rig_with_poses(rig, poses, self.base_frame)
+
+
+class RigSource:
+    """Where a fusion node's camera mountings come from (``extrinsics_source``) and what it says
+    about depth: ``depth`` = (will it be metric, the sentence), logged at start and on every
+    change, shown in /diagnostics. With ``tf``, ``pending`` asks the worker to call `resolve`
+    with its next window; ``tf_missing`` counts the waits that ended with a frame missing."""
+
+    def __init__(self, node: Any, params: dict[str, Any], rig: Rig | None,
+                 base_frame: str) -> None:
+        self.node, self.rig, self.rig_file = node, rig, params["rig_file"]
+        self.tf = (TfExtrinsics(node, base_frame, params["tf_timeout"])
+                   if params["extrinsics_source"] == "tf" else None)
+        self.pending = self.tf is not None
+        self.tf_missing = 0
+        self.say(None if self.tf is not None else rig, params["extrinsics_source"])
+
+    def say(self, rig: Rig | None, source: str, why: str = "") -> None:
+        metric, text = metric_depth(rig, source, self.rig_file)
+        self.depth = (metric, text + why)
+        if metric:
+            self.node.get_logger().info(self.depth[1])
+        else:
+            self.node.get_logger().warning(self.depth[1])
+
+    def look_again(self) -> None:
+        """After ~/reset: frames that were missing are looked up with the next window."""
+        if self.tf is not None and self.tf.missing:
+            self.pending = True
+
+    def resolve(self, win: Any, stop: Callable[[], bool]) -> Rig | None:
+        """The rig from /tf_static for a window (bounded wait), or None: a frame is missing (an
+        error naming it, counted) or, without a rig file, a camera has no camera_info; the node
+        then goes on with the rig file's mountings or in relative scale, and says so."""
+        self.pending = False
+        log = self.node.get_logger()
+        frame_ids = [(f or "").lstrip("/") or f"{n}_optical_frame"
+                     for n, f in zip(win.camera_names, win.frame_ids)]
+        try:
+            rig = self.tf.rig_for(win.camera_names, frame_ids, win.camera_infos, self.rig,
+                                  log.warning, stop)
+        except InputError as err:
+            log.error(f"extrinsics_source tf: {err}; running without a rig")
+            self.say(None, "rig_file", f"; {err}")
+            return None
+        if rig is None:
+            self.tf_missing += 1
+            fallback = ("using rig_file's mountings" if self.rig is not None else
+                        "running without a rig: relative scale")
+            log.error(f"{self.tf.missing_text()}; {fallback} (a later ~/reset looks again)")
+            self.say(self.rig, "rig_file", f"; /tf_static lacks {', '.join(self.tf.missing)}")
+            return None
+        log.info(f"camera mountings from /tf_static: "
+                 f"{', '.join(c.frame_id for c in rig.cameras)} in {rig.base_frame}")
+        self.say(rig, "tf")
+        return rig

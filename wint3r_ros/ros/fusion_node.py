@@ -50,7 +50,7 @@ from wint3r_ros.model.loader import load_reconstruction_model
 from wint3r_ros.model.runtime import set_torch_threads
 from wint3r_ros.ros import convert, diagnostics, qos
 from wint3r_ros.ros.batch import decode_window_batch
-from wint3r_ros.ros.extrinsics import TfExtrinsics, metric_depth
+from wint3r_ros.ros.extrinsics import RigSource
 from wint3r_ros.ros.map_services import MapServices
 from wint3r_ros.ros.params import declare_parameters, set_parameters_callback, validate
 from wint3r_ros.ros.tf import StaticTransformBroadcaster, TransformBroadcaster
@@ -58,7 +58,7 @@ from wint3r_ros.ros.tf import StaticTransformBroadcaster, TransformBroadcaster
 __all__ = ["FUSION_PARAMETERS", "FusionNode", "load_reconstruction_model", "main"]
 
 DROP_REASONS = ("queue_full", "latency_budget", "stream_reset", "bad_window", "error",
-                "bad_camera_info", "tf_missing")
+                "bad_camera_info")
 
 
 class FusionNode(Node):
@@ -75,11 +75,7 @@ class FusionNode(Node):
         self.stage = self._make_stage(p, model)
         self.world_frame = p["world_frame"]
         self.base_frame = self.stage.outputs.settings.base_frame
-        self.tf_extrinsics = (TfExtrinsics(self, self.base_frame, p["tf_timeout"])
-                              if p["extrinsics_source"] == "tf" else None)
-        self._extrinsics_pending = self.tf_extrinsics is not None
-        self._say_depth(None if self.tf_extrinsics is not None else self.rig,
-                        p["extrinsics_source"])
+        self.rig_source = RigSource(self, p, self.rig, self.base_frame)
         self._cond = threading.Condition()
         self._queue: deque = deque()
         self._stop = threading.Event()
@@ -334,8 +330,9 @@ class FusionNode(Node):
             return
         try:
             win = decode_window_batch(msg, self.windows_sub.topic_name, on_bad_info=self._bad_info)
-            if self._extrinsics_pending:
-                self._extrinsics_from_tf(win)
+            if self.rig_source.pending and \
+                    (rig := self.rig_source.resolve(win, self._stop.is_set)) is not None:
+                self.stage.set_rig(rig)
             batches = self.stage.process(win)
         except (InputError, ConfigError) as err:
             self._bad_window(err)
@@ -359,46 +356,8 @@ class FusionNode(Node):
         TF extrinsics still missing are looked up again."""
         with self._cond:
             self._pending_reset = reason
-            if self.tf_extrinsics is not None and self.tf_extrinsics.missing:
-                self._extrinsics_pending = True
+            self.rig_source.look_again()
             self._cond.notify()
-
-    def _extrinsics_from_tf(self, win: Any) -> None:
-        """extrinsics_source tf: the rig from /tf_static (bounded wait); a missing frame is an
-        error naming it, counted, and the node goes on without TF mountings."""
-        self._extrinsics_pending = False
-        frame_ids = [(f or "").lstrip("/") or f"{n}_optical_frame"
-                     for n, f in zip(win.camera_names, win.frame_ids)]
-        try:
-            rig = self.tf_extrinsics.rig_for(win.camera_names, frame_ids, win.camera_infos,
-                                             self.rig, self.get_logger().warning, self._stop.is_set)
-        except InputError as err:   # no rig file and a camera without camera_info
-            self.get_logger().error(f"extrinsics_source tf: {err}; running without a rig")
-            self._say_depth(None, "rig_file", f"; {err}")
-            return
-        if rig is None:
-            with self._cond:
-                self.drops["tf_missing"] += 1
-            fallback = ("using rig_file's mountings" if self.rig is not None else
-                        "running without a rig: relative scale")
-            self.get_logger().error(f"{self.tf_extrinsics.missing_text()}; {fallback} (a later "
-                                    "~/reset looks again)")
-            self._say_depth(self.rig, "rig_file",
-                            f"; /tf_static lacks {', '.join(self.tf_extrinsics.missing)}")
-            return
-        self.stage.set_rig(rig)
-        self.get_logger().info(f"camera mountings from /tf_static: "
-                               f"{', '.join(c.frame_id for c in rig.cameras)} in {rig.base_frame}")
-        self._say_depth(rig, "tf")
-
-    def _say_depth(self, rig: Any, source: str, why: str = "") -> None:
-        """Log (and keep for the status) whether depth will be metric and, if not, why."""
-        metric, text = metric_depth(rig, source, self.p["rig_file"])
-        self._depth = (metric, text + why)
-        if metric:
-            self.get_logger().info(self._depth[1])
-        else:
-            self.get_logger().warning(self._depth[1])
 
     def _saved_settings(self) -> dict[str, Any]:
         """The settings written next to a saved map."""
@@ -409,7 +368,7 @@ class FusionNode(Node):
             values = {k: self.p[k] for k in keys}
         v = self.status_values()
         return {**values, "base_frame": self.base_frame, "input_long_side": self.input_long_side,
-                "depth": self._depth[1], "scale_is_metric": v["metric"], "scale": v["scale"],
+                "depth": self.rig_source.depth[1], "scale_is_metric": v["metric"], "scale": v["scale"],
                 "frames_out": v["frames_out"], "resets": v["resets"]}
 
     # -------------------------------------------------------------------------- publishing
@@ -444,6 +403,7 @@ class FusionNode(Node):
                 "latency": float(np.mean(self._latency)) if self._latency else 0.0,
                 "model_sec": float(np.mean(self._model_sec)) if self._model_sec else 0.0,
                 "fps": self._fps.rate()}
+        drops["tf_missing"] = self.rig_source.tf_missing
         record = self.stage.status(drops=drops)
         values.update(pool_size=record.pool_size,
                       metric=record.scale_is_metric, scale=record.scale, drops=drops,
@@ -474,7 +434,7 @@ class FusionNode(Node):
                                     "latency", "model_sec", "fps", "pool_size", "metric", "scale")}
         values.update({f"dropped.{k}": n for k, n in v["drops"].items()})
         values["input_long_side"] = self.input_long_side
-        values["depth"] = self._depth[1]
+        values["depth"] = self.rig_source.depth[1]
         values["map_points"] = len(self.stage.map.cloud)
         status = diagnostics.diagnostic_status(f"{self.get_fully_qualified_name()}: reconstruction",
                                                level, state, values, hardware_id=self.base_frame)
