@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("wint3r_ros.offline.replay", "publish a rosbag2 into the live graph with /clock"),
     "record": ("wint3r_ros.offline.record", "record live topics into a rosbag2 (mcap or sqlite3)"),
     "make-bag": ("wint3r_ros.offline.make_bag", "record a synthetic N-camera rig with ground truth into a rosbag2"),
-    "process-bag": ("wint3r_ros.offline.process_bag",
+    "process-bag": ("wint3r_ros.offline.process_bag_command",
                     "run the pipeline on a rosbag2, no DDS: an outputs bag (+ metrics with ground truth)"),
     "import-dataset": ("wint3r_ros.offline.import_dataset",
                        "write a published dataset sequence (TUM, Bonn, 7-Scenes, ScanNet, KITTI) as a rosbag2"),

@@ -21,16 +21,16 @@ Settings: the nodes' parameter files, each for its own half (``--sync-config``: 
 ``--model-config``: fusion_node's), checked with the nodes' own rules (`core.pipeline.params`);
 the command-line flags override the model file. When the input has make-bag's ground truth,
 ``OUT.metrics.json`` beside the output holds ATE, RPE, depth Abs Rel and delta < 1.25 (see
-`offline.report`). A corrupt or truncated input raises `BagError` after closing the output bag,
-which then holds every frame processed before. A run that writes no frame is an error.
+`offline.report`). The command line is `offline.process_bag_command`. A corrupt or truncated
+input raises `BagError` after closing the output bag, which then holds every frame processed
+before. A run that writes no frame is an error.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -38,36 +38,15 @@ from typing import Any
 import numpy as np
 
 from wint3r_ros.errors import BagError, ConfigError, InputError
+from wint3r_ros.offline.bag_cameras import CAMERA_TYPES, camera_info_topics, sibling_camera_info_topic
 from wint3r_ros.offline.ground_truth import GroundTruthScorer
-from wint3r_ros.offline.process_config import FLAG_PARAMETERS, ProcessConfig, load_params_file, settings_from_files
+from wint3r_ros.offline.process_config import ProcessConfig, load_params_file, settings_from_files
 
 __all__ = ["ProcessConfig", "ProcessResult", "process_bag", "metrics_path_for",
            "sibling_camera_info_topic", "CAMERA_TYPES",
-           "load_params_file", "settings_from_files", "configure", "run"]
+           "load_params_file", "settings_from_files"]
 
 _NS = 1_000_000_000
-# message types process-bag reads as camera images
-CAMERA_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
-
-
-def sibling_camera_info_topic(image_topic: str) -> str:
-    """The camera_info topic beside an image topic, as image_transport and camera drivers name
-    it: ``/ns/cam/image_raw`` -> ``/ns/cam/camera_info`` (``.../compressed`` is skipped)."""
-    parts = image_topic.rstrip("/").split("/")
-    if parts[-1] in ("compressed", "compressedDepth", "theora") and len(parts) > 2:
-        parts = parts[:-1]
-    return "/".join(parts[:-1] + ["camera_info"]) if len(parts) > 1 else "camera_info"
-
-
-def _camera_info_file(path: str) -> Any:
-    from wint3r_ros.core.pipeline.records import CameraInfoRecord
-    from wint3r_ros.data.rig_files import load_camera_info_yaml
-    from wint3r_ros.errors import CalibrationError
-
-    try:
-        return CameraInfoRecord.from_camera(load_camera_info_yaml(path))
-    except CalibrationError as err:
-        raise ConfigError(f"--camera-info {path}: {err}") from err
 
 
 def metrics_path_for(out: str | Path) -> Path:
@@ -192,48 +171,16 @@ class _BagRun:
         if wrong:
             raise BagError(f"bag {self.input_bag}: topic(s) {wrong} are neither "
                            f"{' nor '.join(CAMERA_TYPES)}")
-        self.info_topics = self._camera_infos(available)
+        self.info_topics, fixed = camera_info_topics(self.cfg, self.names, self.image_topics,
+                                                     available, self.rig is not None,
+                                                     self.input_bag, self.log)
+        if fixed is not None:
+            self.pipeline.camera_infos = fixed
         self.scorer = GroundTruthScorer(names, available, self.base_frame)
         self.expected_sets = min(reader.message_count(t) for t in self.image_topics)
         if self.cfg.max_sets:
             self.expected_sets = min(self.expected_sets, self.cfg.max_sets)
         return self.image_topics + [t for t in self.info_topics if t] + self.scorer.topics
-
-    def _camera_infos(self, available: Mapping[str, str]) -> list[str | None]:
-        """Without a rig, the intrinsics of the output camera_info, as the nodes take them
-        without rig_file: from camera_info YAML files (fixed), else from the bag's CameraInfo
-        topics (the latest message of each). The CameraInfo topic per camera (None: none)."""
-        cfg, n = self.cfg, len(self.names)
-        if self.rig is not None:
-            if cfg.camera_info_files or cfg.camera_info_topics:
-                raise ConfigError("--camera-info and --camera-info-topics are for a bag without "
-                                  "a rig file; the rig file's intrinsics are used")
-            return [None] * n
-        if cfg.camera_info_files:
-            if len(cfg.camera_info_files) != n:
-                raise ConfigError(f"--camera-info gives {len(cfg.camera_info_files)} files for "
-                                  f"{n} --topics")
-            self.pipeline.camera_infos = [_camera_info_file(f) for f in cfg.camera_info_files]
-            return [None] * n
-        if cfg.camera_info_topics:
-            if len(cfg.camera_info_topics) != n:
-                raise ConfigError(f"--camera-info-topics gives {len(cfg.camera_info_topics)} "
-                                  f"topics for {n} --topics")
-            topics: list[str | None] = list(cfg.camera_info_topics)
-            bad = {t: available.get(t, "absent") for t in topics
-                   if available.get(t) != "sensor_msgs/msg/CameraInfo"}
-            if bad:
-                raise BagError(f"bag {self.input_bag}: --camera-info-topics {bad} are not "
-                               f"sensor_msgs/msg/CameraInfo topics of the bag")
-            return topics
-        topics = [sibling_camera_info_topic(t) for t in self.image_topics]
-        topics = [t if available.get(t) == "sensor_msgs/msg/CameraInfo" else None for t in topics]
-        for name, image, info in zip(self.names, self.image_topics, topics):
-            if info is None:
-                self.log(f"process-bag: camera '{name}' ({image}): no rig file, no --camera-info "
-                         f"and no {sibling_camera_info_topic(image)} in the bag: its depth is "
-                         "written without camera_info")
-        return topics
 
     def camera_info(self, msg: Any) -> bool:
         """Take a CameraInfo message of a camera (the latest is used); False for other topics."""
@@ -488,112 +435,3 @@ def _write_metrics(result: ProcessResult, run_: _BagRun, input_bag: Any) -> None
            "frames_per_s": result.frames_per_s, "seconds": result.timings,
            "settings": json.loads(json.dumps(settings, default=list))}
     result.metrics_path.write_text(json.dumps(doc, indent=1) + "\n")
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    from wint3r_ros.data.bag import STORAGE_FORMATS
-
-    parser.add_argument("input", type=Path, help="input rosbag2 (directory, .mcap or .db3)")
-    parser.add_argument("out", type=Path, help="output bag directory (must not exist)")
-    parser.add_argument("--rig", type=Path, default=None,
-                        help="rig calibration YAML (default: INPUT.rig.yaml beside the input, "
-                             "as make-bag writes it)")
-    parser.add_argument("--topics", nargs="+", default=None,
-                        help="image topics (Image or CompressedImage) in the rig's camera order "
-                             "(default: the rig's); without a rig file: the cameras cam0, cam1, "
-                             "... in relative scale, as the nodes without rig_file")
-    parser.add_argument("--camera-info", nargs="+", default=None, metavar="FILE",
-                        help="no rig file: a ROS camera_info YAML per --topics entry (the "
-                             "output camera_info's intrinsics)")
-    parser.add_argument("--camera-info-topics", nargs="+", default=None, metavar="TOPIC",
-                        help="no rig file: the bag's CameraInfo topic per --topics entry "
-                             "(default: each image topic's sibling camera_info, where present)")
-    parser.add_argument("--checkpoint", default=None,
-                        help="model weights (default: the shipped tiny checkpoint)")
-    parser.add_argument("--model-config", type=Path, default=None,
-                        help="fusion_node parameter YAML (e.g. config/wint3r.yaml): checkpoint, "
-                             "preset, input size, confidence threshold, pool, cloud, frames")
-    parser.add_argument("--sync-config", type=Path, default=None,
-                        help="sync_node parameter YAML (e.g. config/rig.yaml): slop, "
-                             "queue_size, min_cameras, window_length, window_overlap")
-    parser.add_argument("--format", choices=STORAGE_FORMATS, default="mcap",
-                        help="output storage (default mcap)")
-    parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--input-long-side", type=int, default=None,
-                        help="model input long side (default: the checkpoint card's)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--confidence-threshold", type=float, default=None,
-                        help="depth below this model confidence is NaN (default 0: the "
-                             "checkpoint card's value, as fusion_node; 1: keep all)")
-    parser.add_argument("--max-sets", type=int, default=0,
-                        help="stop after this many synchronised sets (0: all)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--save-map", type=Path, default=None, metavar="DIR",
-                        help="also write the accumulated map into DIR: map.ply, map.pcd, "
-                             "trajectory.tum, rig.yaml, settings.yaml (as ~/save_map)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from wint3r_ros.data.rig_files import load_rig
-    from wint3r_ros.errors import CalibrationError
-    from wint3r_ros.offline.make_bag import rig_path_for
-
-    cfg = settings_from_files(args.sync_config, args.model_config,
-                              {k: getattr(args, k) for k in FLAG_PARAMETERS},
-                              topics=tuple(args.topics or ()), storage=args.format,
-                              max_sets=args.max_sets, progress=False if args.no_progress else None,
-                              camera_info_files=tuple(args.camera_info or ()),
-                              camera_info_topics=tuple(args.camera_info_topics or ()))
-    rig_path = args.rig or rig_path_for(args.input)
-    rig = None
-    if Path(rig_path).is_file():
-        try:
-            rig = load_rig(rig_path)
-        except CalibrationError as err:
-            raise ConfigError(f"--rig {rig_path}: {err}") from err
-    elif args.rig is not None or not args.topics:
-        raise ConfigError(f"no rig file {rig_path}: pass --rig RIG.yaml (make-bag writes "
-                          f"BAG.rig.yaml beside the bag; `wint3r-ros calibrate` makes one), or "
-                          f"--topics T0 T1 ... for relative scale with the bag's camera_info")
-    result = process_bag(args.input, args.out, rig, cfg, map_dir=args.save_map)
-    _report(result, len(rig.cameras) if rig is not None else len(args.topics), cfg)
-    if result.map_files:
-        print(f"map: {', '.join(result.map_files)}")
-    if result.frames_out == 0:
-        print(f"process-bag: error: no frame came out of {args.input}: {result.frames_in} images "
-              f"read, dropped {_drop_text(result.drops)}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _drop_text(drops: Mapping[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in drops.items() if v) or "none"
-
-
-def _report(result: ProcessResult, cameras: int, cfg: ProcessConfig) -> None:
-    print(f"wrote {result.out}: {result.frames_out} frames ({result.sets} sets x "
-          f"{cameras} cameras, {result.windows} windows), {result.frames_dropped} "
-          f"dropped, {result.frames_per_s:.1f} frames/s")
-    print(f"weights: {result.weights}")
-    if "meaningless" in result.weights:
-        print("WARNING: the model weights are random: poses and depth are meaningless")
-    if result.frames_dropped:
-        print(f"WARNING: {result.frames_dropped} of {result.frames_in} images dropped "
-              f"({_drop_text(result.drops)})"
-              + (f"; silent camera(s) {', '.join(result.silent_cameras)} (sync_node's "
-                 "min_cameras in --sync-config keeps the others going)"
-                 if result.silent_cameras else ""), file=sys.stderr)
-    print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
-    if result.metrics is not None:
-        m = result.metrics
-        if m["depth_frames"] == 0 and result.frames_out:
-            given = cfg.fusion["confidence_threshold"] or "of the checkpoint's card"
-            print(f"note: no depth pixel passed the confidence threshold {given}; lower it "
-                  f"with --confidence-threshold (1 keeps every pixel)")
-
-        def f(x: Any) -> str:
-            return "n/a" if x is None else f"{x:.3f}"
-
-        print(f"metrics ({result.metrics_path}): ATE {f(m['ate'])} m, RPE {f(m['rpe_trans'])} m "
-              f"/ {f(m['rpe_rot_deg'])} deg, depth Abs Rel {f(m['abs_rel'])}, delta<1.25 "
-              f"{f(m['delta1'])}")
