@@ -3,6 +3,7 @@ depth, clouds, odometry), optionally RViz.
 
     ros2 launch wint3r_ros rig.launch.py [rig_config:=...] [model_config:=...] [rig_file:=...] [checkpoint:=...]
         [extrinsics_source:=rig_file|tf] [device:=auto|cpu|cuda] [use_sim_time:=true] [rviz:=true] [namespace:=rig]
+        [bag_mode:=true]
 """
 from __future__ import annotations
 
@@ -36,23 +37,28 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("device", default_value="auto", description="auto, cpu, cuda or cuda:N"),
         DeclareLaunchArgument("use_sim_time", default_value="false",
                               description="true when playing a bag with --clock"),
+        DeclareLaunchArgument("bag_mode", default_value="false",
+                              description="lossless bag playback: reliable deep queues that wait "
+                                          "instead of dropping (both nodes' bag_mode)"),
         DeclareLaunchArgument("rviz", default_value="false", description="start RViz with config/wint3r.rviz"),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of both nodes"),
     ]
     namespace = LaunchConfiguration("namespace")
     use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
+    bag_mode = ParameterValue(LaunchConfiguration("bag_mode"), value_type=bool)
     sync_node = Node(
         package="wint3r_ros", executable="sync_node", name="sync_node", namespace=namespace,
         output="screen",
         parameters=[LaunchConfiguration("rig_config"),
-                    {"use_sim_time": use_sim_time, "rig_file": LaunchConfiguration("rig_file")}],
+                    {"use_sim_time": use_sim_time, "rig_file": LaunchConfiguration("rig_file"),
+                     "bag_mode": bag_mode}],
     )
     fusion_node = Node(
         package="wint3r_ros", executable="fusion_node", name="fusion_node", namespace=namespace,
         output="screen",
         parameters=[
             LaunchConfiguration("model_config"),
-            {"use_sim_time": use_sim_time,
+            {"use_sim_time": use_sim_time, "bag_mode": bag_mode,
              "checkpoint": LaunchConfiguration("checkpoint"),
              "device": LaunchConfiguration("device"),
              "rig_file": LaunchConfiguration("rig_file"),

@@ -91,7 +91,7 @@ def test_launch_file_declares_the_documented_arguments_and_uses_existing_files()
     declared = {node.args[0].value for node in ast.walk(tree)
                 if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument"}
     assert declared >= {"rig_config", "model_config", "checkpoint", "device", "use_sim_time", "rviz",
-                        "namespace", "rig_file", "extrinsics_source"}
+                        "namespace", "rig_file", "extrinsics_source", "bag_mode"}
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     for name in ("rig.yaml", "wint3r.yaml", "wint3r.rviz"):
         assert name in strings and (CONFIG / name).is_file()

@@ -4,9 +4,11 @@ For machines without ``ros2 bag play`` (no rosbag2 wheel exists). Messages are p
 serialized bytes stored in the bag (rclpy's raw publish), so any message type whose Python
 package is importable works, at the bag's own pace (``--rate``), with ``/clock`` following the
 bag's log time so nodes with ``use_sim_time`` see bag time. ``--loop`` starts over, which makes the
-clock jump backwards exactly as ``ros2 bag play --loop`` does. SIGINT and SIGTERM stop it within
-50 ms, also while it waits between messages; ``--max-gap`` shortens long pauses. The bag is read
-through `wint3r_ros.data.bag.BagReader` (corrupt or killed bags: one-line `BagError`).
+clock jump backwards exactly as ``ros2 bag play --loop`` does. Playing starts once every topic
+played has a subscriber (``--wait`` seconds at most; topics still without one are named).
+SIGINT and SIGTERM stop it within 50 ms, also while it waits between messages; ``--max-gap``
+shortens long pauses. The bag is read through `wint3r_ros.data.bag.BagReader` (corrupt or
+killed bags: one-line `BagError`).
 """
 from __future__ import annotations
 
@@ -115,8 +117,7 @@ def replay_bag(config: ReplayConfig, node, log=None) -> int:
         clock_pub = node.create_publisher(Clock, "/clock", 10) if config.publish_clock \
             else None
         try:
-            _wait_for_subscribers(list(publishers.values()), config.wait_for_subscribers,
-                                  context)
+            _wait_for_subscribers(publishers, config.wait_for_subscribers, context, log)
             passes = 0
             while True:
                 _play_once(reader, [c.topic for c in connections], publishers, clock_pub,
@@ -129,10 +130,18 @@ def replay_bag(config: ReplayConfig, node, log=None) -> int:
     return published[0]
 
 
-def _wait_for_subscribers(publishers: list, timeout: float, context) -> None:
+def _wait_for_subscribers(publishers: dict, timeout: float, context, log) -> None:
+    """Wait until every topic of the bag has a subscriber, at most ``timeout`` seconds (a node
+    still starting would miss the first messages); then name the topics nobody subscribes."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not any(p.get_subscription_count() for p in publishers):
+    while True:
+        missing = [t for t, p in publishers.items() if not p.get_subscription_count()]
+        if not missing or time.monotonic() >= deadline:
+            break
         _sleep(0.05, context)
+    if missing and timeout > 0:
+        log(f"no subscriber after {timeout:g} s on {len(missing)} topic(s) "
+            f"{sorted(missing)[:6]}; playing them anyway (--topics leaves topics out)")
 
 
 def _play_once(reader, topics, publishers, clock_pub, config: ReplayConfig, context,
@@ -170,8 +179,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop", action="store_true", help="start over at the end (the clock jumps back)")
     parser.add_argument("--topics", nargs="+", default=[], help="only these topics")
     parser.add_argument("--no-clock", action="store_true", help="do not publish /clock")
-    parser.add_argument("--wait", type=float, default=2.0,
-                        help="seconds to wait for a first subscriber before playing")
+    parser.add_argument("--wait", type=float, default=5.0,
+                        help="seconds to wait, at most, until every topic played has a "
+                             "subscriber (default 5)")
     parser.add_argument("--max-gap", type=float, default=0.0,
                         help="play a pause between messages longer than this many seconds (bag "
                              "time) as this long; 0 = play pauses as recorded")

@@ -99,10 +99,10 @@ class FusionNode(Node):
         from wint3r_ros.msg import WindowBatch
 
         self.windows_sub = self.create_subscription(
-            WindowBatch, "~/windows", self._on_batch, qos.WINDOWS,
+            WindowBatch, "~/windows", self._on_batch, qos.windows_qos(p["bag_mode"]),
             event_callbacks=SubscriptionEventCallbacks(
                 incompatible_qos=self.watchdog.incompatible_qos_callback("~/windows")))
-        self.watchdog.watch("~/windows", "wint3r_ros/msg/WindowBatch", qos.WINDOWS)
+        self.watchdog.watch("~/windows", "wint3r_ros/msg/WindowBatch", qos.windows_qos(p["bag_mode"]))
         self._jump_handle = self.get_clock().create_jump_callback(
             JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1_000_000),
                           on_clock_change=False),
@@ -201,10 +201,14 @@ class FusionNode(Node):
 
     # ---------------------------------------------------------------------- executor side
     def _on_batch(self, msg: Any) -> None:
-        """Queue a batch (never blocks on the model); a full queue drops its oldest window."""
+        """Queue a batch (never blocks on the model); a full queue drops its oldest window, or
+        in bag mode makes this callback wait for the worker (lossless)."""
         self.watchdog.mark("~/windows")
         arrival = time.monotonic()
         with self._cond:
+            while self.p["bag_mode"] and len(self._queue) >= self.p["queue_size"] and \
+                    not self._stop.is_set():
+                self._cond.wait(0.05)
             if len(self._queue) >= self.p["queue_size"]:
                 self._queue.popleft()
                 self.drops["queue_full"] += 1
@@ -305,7 +309,7 @@ class FusionNode(Node):
             self._ratelog("future", f"window {msg.window_index} (epoch {msg.epoch}) is stamped "
                                     "after the simulated clock: it belongs to the timeline before "
                                     "the clock jumped back; dropped")
-        elif self.p["latency_budget"] > 0 and newest_ns and \
+        elif self.p["latency_budget"] > 0 and not self.p["bag_mode"] and newest_ns and \
                 (newest_ns - stamp_ns) / 1e9 > self.p["latency_budget"]:
             reason = "latency_budget"
         else:

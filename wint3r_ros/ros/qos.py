@@ -26,6 +26,7 @@ from wint3r_ros.errors import ConfigError
 
 __all__ = ["SENSOR_DATA", "RELIABLE_INPUT", "BEST_AVAILABLE_INPUT", "OUTPUT", "WINDOWS", "TF",
            "TF_STATIC", "TF_STATIC_LISTENER", "LATCHED", "INPUT_QOS_NAMES", "input_qos",
+           "BAG_MODE_DEPTH", "windows_qos",
            "describe", "PublisherInfo", "explain_silence", "TopicWatchdog"]
 
 SENSOR_DATA = qos_profile_sensor_data  # best effort, keep last 5, volatile
@@ -52,6 +53,16 @@ TF_STATIC_LISTENER = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 INPUT_QOS_NAMES = ("sensor_data", "reliable", "best_available")
+# bag_mode: reliable subscriptions deep enough to hold a bag's backlog while a node waits
+BAG_MODE_DEPTH = 1000
+
+
+def windows_qos(bag_mode: bool = False) -> QoSProfile:
+    """WINDOWS, or in bag mode the same reliable profile with a BAG_MODE_DEPTH history."""
+    if not bag_mode:
+        return WINDOWS
+    return QoSProfile(history=WINDOWS.history, depth=BAG_MODE_DEPTH,
+                      reliability=WINDOWS.reliability, durability=WINDOWS.durability)
 
 
 def input_qos(name: str, depth: int | None = None) -> QoSProfile:

@@ -74,14 +74,16 @@ class SyncNode(Node):
         self._ratelog = diagnostics.RateLimitedLog(self.get_logger().warning, 5.0)
         self.published = 0
 
-        self.windows_pub = self.create_publisher(_window_batch_type(), "~/windows", qos.WINDOWS)
+        self.windows_pub = self.create_publisher(_window_batch_type(), "~/windows",
+                                                 qos.windows_qos(p["bag_mode"]))
         self.status_pub = self.create_publisher(_status_type(), "~/status", qos.OUTPUT)
         self.diag_pub = self.create_publisher(_diag_type(), "/diagnostics", qos.OUTPUT)
         self.watchdog = qos.TopicWatchdog(self, timeout=p["silence_timeout"],
                                           clock_seen=lambda: self.get_clock().now().nanoseconds != 0)
         from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-        in_qos = qos.input_qos(p["input_qos"])
+        in_qos = qos.input_qos("reliable", qos.BAG_MODE_DEPTH) if p["bag_mode"] else \
+            qos.input_qos(p["input_qos"])
         for i, topic in enumerate(self.image_topics):
             compressed = self.image_transports[i] == "compressed"
             kind, callback = (CompressedImage, self._on_compressed) if compressed else \
@@ -262,8 +264,13 @@ class SyncNode(Node):
         self._log_events(events)
 
     def _to_outbox(self, windows: list[Any], arrival: float) -> None:
-        """Queue complete windows for the publisher thread (the lock is held)."""
+        """Queue complete windows for the publisher thread (the lock is held). Full: the
+        oldest is dropped (counted), or in bag mode the callback waits for the thread."""
         for w in windows:
+            while self.p["bag_mode"] and len(self._outbox) >= _OUTBOX_SIZE and \
+                    not self._stop.is_set():
+                self._outbox_ready.notify()
+                self._outbox_ready.wait(0.05)
             if len(self._outbox) >= _OUTBOX_SIZE:
                 self._outbox.popleft()
                 self._outbox_dropped += 1

@@ -321,6 +321,9 @@ SYNC_PARAMETERS: tuple[ParamSpec, ...] = (
               "fusion_node's hold_timeout); 0: never", low=0.0, high=3600.0, read_only=False),
     ParamSpec("input_qos", "sensor_data", "str",
               "QoS of the image and camera_info subscriptions", choices=INPUT_QOS_NAMES),
+    ParamSpec("bag_mode", False, "bool",
+              "Lossless bag playback: reliable inputs with a deep history (input_qos ignored) "
+              "and windows never dropped (a full outbox makes the image callback wait)"),
     ParamSpec("transport", "raw", "str", "Images in outgoing WindowBatch messages",
               choices=TRANSPORTS, read_only=False),
     ParamSpec("jpeg_quality", 90, "int", "JPEG quality with transport jpeg", low=1, high=100,
@@ -366,6 +369,9 @@ FUSION_PARAMETERS: tuple[ParamSpec, ...] = (
               "latency); first: publish from the first window", choices=("overlap", "first")),
     ParamSpec("image_order", "time", "str", "Order of a window's images for the model",
               choices=("time", "camera")),
+    ParamSpec("bag_mode", False, "bool",
+              "Lossless bag playback: a deep reliable windows subscription, a full queue makes "
+              "the callback wait instead of dropping, no latency budget"),
     ParamSpec("queue_size", 2, "int", "Windows waiting for the model (full: the oldest is dropped)",
               low=1, high=1000),
     ParamSpec("hold_timeout", 2.0, "float",
