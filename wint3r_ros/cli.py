@@ -49,6 +49,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "transport": ("wint3r_ros.bench.transport",
                   "WindowBatch end-to-end latency over DDS, raw and JPEG (a bench ros preset)"),
     "soak": ("wint3r_ros.bench.soak", "memory over a long synthetic stream: sync -> windows -> engine, no DDS"),
+    "map": ("wint3r_ros.bench.map", "the accumulated map over a long run: ms per window, bytes "
+            "against the bound"),
 }
 
 
