@@ -107,3 +107,46 @@ def test_run_map_keeps_the_newest_poses_and_counts_changes():
     pts, cols, stamps, poses, stats = run.snapshot()
     assert stamps == [102, 103, 104] and poses[:, 0, 3].tolist() == [2.0, 3.0, 4.0]
     assert len(pts) == len(cols) == stats["voxels"] == 1
+
+
+def _reference_map(batches, voxel, max_points):
+    """The rule of the module docstring, written plainly with a dict: mean per voxel, newest
+    colour, last insert seen; over the bound evict the oldest (ties: lower key) down to 90 %."""
+    vox: dict[tuple, list] = {}
+    for tick, (pts, cols) in enumerate(batches, 1):
+        for p, c in zip(pts, cols):
+            k = tuple(np.floor(p.astype(np.float64) / voxel).astype(int))
+            if k in vox:
+                s, n, _, _ = vox[k]
+                vox[k] = [s + p.astype(np.float64), n + 1, c, tick]
+            else:
+                vox[k] = [p.astype(np.float64), 1, c, tick]
+        if len(vox) > max_points:
+            order = sorted(vox, key=lambda k: (vox[k][3], k))
+            for k in order[:len(vox) - (max_points - max_points // 10)]:
+                del vox[k]
+    return {k: (v[0] / v[1], tuple(v[2])) for k, v in vox.items()}
+
+
+def test_the_map_equals_a_plain_reference_through_merges_and_evictions():
+    rng = np.random.default_rng(7)
+    batches = []
+    for step in range(40):
+        n = int(rng.integers(1, 400))
+        pts = np.column_stack([step * 0.3 + rng.uniform(-1, 2, n), rng.uniform(-1, 1, n),
+                               rng.uniform(-0.5, 0.5, n)]).astype(np.float32)
+        batches.append((pts, rng.integers(0, 256, (n, 3), dtype=np.uint8)))
+    for max_points in (50, 700, 100_000):        # evicting often, now and then, never
+        m = VoxelMap(MapConfig(voxel_size=0.25, max_points=max_points))
+        for pts, cols in batches:
+            m.insert(pts, cols)
+            assert len(m) <= max_points
+        ref = _reference_map(batches, 0.25, max_points)
+        pts, cols = m.points()
+        got = {tuple(np.floor(p.astype(np.float64) / 0.25).astype(int)): (p, tuple(c))
+               for p, c in zip(pts, cols)}
+        assert len(got) == len(pts) == len(ref)
+        assert got.keys() == ref.keys()
+        for k, (p, c) in got.items():
+            np.testing.assert_allclose(p, ref[k][0], atol=1e-5)
+            assert c == ref[k][1]
