@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: a synthetic 3-camera bag -> sync_node + fusion_node over real DDS (sim time) ->
-# recorded outputs -> a report folder (metrics JSON, trajectory and depth PNGs, PLY cloud).
+# recorded outputs -> a report folder (metrics JSON, trajectory PNG, every camera's depth with
+# the NaN legend, the metric-scale state over time, PLY cloud).
 #
 #   1. wint3r-ros make-bag      render the synthetic rig with exact ground truth (+ rig YAML)
 #   2. sync_node, fusion_node   started as `python -m ...` with use_sim_time (no ros2 launch here)
@@ -76,7 +77,9 @@ T_START=$(date +%s)
 
 WEIGHTS=$(python -c 'from wint3r_ros.weights import TINY_CHECKPOINT as t; print("trained" if t.is_file() else "none")')
 if [ "$WEIGHTS" = trained ]; then
-  WEIGHTS_NOTE="shipped tiny checkpoint (a small model trained 46 min on 1-camera synthetic scenes: the numbers show the pipeline works, not accuracy)"
+  # what the shipped checkpoint is, from its card (wint3r_ros/weights/tiny.json)
+  TRAINED=$(python -c 'from wint3r_ros.weights import tiny_summary; print(tiny_summary())')
+  WEIGHTS_NOTE="shipped tiny checkpoint (a small model $TRAINED: the numbers show the pipeline works, not accuracy)"
 else
   WEIGHTS_NOTE="UNTRAINED: random weights, the numbers are MEANINGLESS"
 fi

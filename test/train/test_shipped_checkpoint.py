@@ -2,6 +2,8 @@
 beats both baselines on the held-out test split (docs/EVALUATION.md's protocol, ~30 s)."""
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 
 from wint3r_ros.core.window import WindowConfig
@@ -47,3 +49,24 @@ def test_default_model_takes_its_input_size_and_confidence_threshold_from_the_ca
     assert loaded.input_long_side == tiny_card()["input_long_side"] == 128
     assert loaded.confidence_threshold == tiny_card()["confidence_threshold"]
     assert confidence_threshold_for(0.0, loaded) == tiny_card()["confidence_threshold"]
+
+
+# Issue 14's acceptance test for the rig model. Two held-out rig scenes of synthetic-rig:test:
+# seed 2004 (2 cameras) and seed 2002 (3 cameras, yaw spread inside the band training never
+# sees). The shipped checkpoint must give the engine an accepted metric scale within 10 % and
+# beat the static pose. The shipped model misses this (docs/EVALUATION.md, "The rig model"), so
+# the test is a strict expected failure: it turns into a failure the day a checkpoint meets it,
+# and then the marker must go.
+@pytest.mark.xfail(strict=True, reason="issue 14 target missed: the tiny model does not separate "
+                   "the cameras of a set, so the rig scale fit is refused (docs/EVALUATION.md)")
+def test_shipped_checkpoint_gives_metric_scale_on_held_out_rigs():
+    model = load_model(TINY_CHECKPOINT, device="cpu")
+    data = DataConfig(rig_family="random")
+    assert [data.rig_config(s).num_cameras for s in (2004, 2002)] == [2, 3]
+    report = evaluate(model, synthetic_sequences([2004, 2002], 12, data), WindowConfig(4, 2),
+                      tiny_input_long_side())
+    for seq in report["sequences"]:
+        errors = seq["scale"]["scale_errors"]
+        assert any(seq["scale"]["metric_sets"]), f"{seq['name']}: no set got an accepted scale"
+        assert float(np.median(errors)) <= 0.10, f"{seq['name']}: scale off by {np.median(errors):.0%}"
+        assert seq["model_pose"]["ate"] < seq["static_pose"]["ate"]

@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WEIGHTS_DIR", "TINY_CHECKPOINT", "TINY_CARD", "tiny_card", "tiny_input_long_side"]
+__all__ = ["WEIGHTS_DIR", "TINY_CHECKPOINT", "TINY_CARD", "tiny_card", "tiny_input_long_side",
+           "tiny_summary"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
 TINY_CHECKPOINT = WEIGHTS_DIR / "tiny.safetensors"
@@ -26,3 +27,13 @@ def tiny_card() -> dict[str, Any]:
 def tiny_input_long_side() -> int:
     """Long side (pixels) of the model input the tiny checkpoint was trained at."""
     return int(tiny_card()["input_long_side"])
+
+
+def tiny_summary() -> str:
+    """One line on how the shipped tiny checkpoint was trained (for logs and reports)."""
+    card = tiny_card()
+    seconds = sum(s.get("training_seconds") or 0 for s in card.get("stages", [])) \
+        or card["training_seconds"]
+    cameras = card["trained_on"]["rig_cameras"]
+    rigs = "1-camera rigs" if cameras == 1 else f"rigs of {cameras}"
+    return f"trained {seconds / 60:.0f} min on synthetic scenes, {rigs}"
