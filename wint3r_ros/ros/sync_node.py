@@ -34,7 +34,7 @@ from wint3r_ros.core.pipeline.params import SYNC_PARAMETERS, compressed_topic, c
 from wint3r_ros.core.pipeline.settings import resolve_base_frame, sync_settings
 from wint3r_ros.data.messages import large_image_warning
 from wint3r_ros.errors import CalibrationError, ConfigError, InputError
-from wint3r_ros.ros import convert, diagnostics, qos
+from wint3r_ros.ros import convert, diagnostics, qos, sync_status
 from wint3r_ros.ros.batch import build_window_batch
 from wint3r_ros.ros.params import declare_parameters, set_parameters_callback, validate
 from wint3r_ros.ros.tf import check_frame_id
@@ -375,29 +375,8 @@ class SyncNode(Node):
             epoch_windows = self.front.windows_in_epoch
             outbox_dropped = self._outbox_dropped
             infos_rejected = list(self._infos_rejected)
-        drops: dict[str, int] = {}
-        for cam, bad_infos in zip(stats["cameras"], infos_rejected):
-            for reason, n in {**cam["dropped"], **cam["rejected"],
-                              "bad_camera_info": bad_infos}.items():
-                if n:
-                    drops[f"{cam['name']}/{reason}"] = n
-        if outbox_dropped:
-            drops["windows/outbox_full"] = outbox_dropped
-        silent = [c["name"] for c in stats["cameras"] if c["silent"]]
-        off_clock = [c["name"] for c in stats["cameras"]
-                     if c["clock"]["state"] in ("near_slop", "no_sets")
-                     and (c["clock"]["phase_offset_s"] is None
-                          or abs(c["clock"]["phase_offset_s"]) >= 0.5 * self.p["slop"])]
-        if not any(c["received"] for c in stats["cameras"]):
-            state = "waiting: no image received yet"
-        elif stats["stalled"]:
-            state = f"degraded: no sets, silent camera(s) {', '.join(silent)}"
-        elif silent:
-            state = f"degraded: silent camera(s) {', '.join(silent)}"
-        elif off_clock:
-            state = f"warning: clock offset near or beyond the slop: {', '.join(off_clock)}"
-        else:
-            state = "ok"
+        drops = sync_status.drops(stats, infos_rejected, outbox_dropped)
+        state, off_clock = sync_status.state(stats, self.p["slop"])
         return {"stats": stats, "drops": drops, "latency": latency, "rate": rate,
                 "newest_ns": newest, "published": published, "state": state,
                 "off_clock": off_clock,
@@ -425,28 +404,10 @@ class SyncNode(Node):
              "window_overlap": self.p["window_overlap"], "transport": self.p["transport"],
              "depth": self._depth[1]},
             hardware_id=self.base_frame))
-        silent_topics = self.watchdog.warnings
         for c, cam in enumerate(stats["cameras"]):
             topic = self.image_topics[c]
-            dropped = sum(cam["dropped"].values())
-            rejected = sum(cam["rejected"].values())
-            clock = cam["clock"]
-            if topic in silent_topics:   # stopped after delivering (a bag ended): WARN
-                lvl = diagnostics.WARN if topic in self.watchdog.stopped else diagnostics.ERROR
-                text = silent_topics[topic]
-            elif cam["silent"]:
-                lvl, text = diagnostics.WARN, "silent (stream time)"
-            elif cam["name"] in v["off_clock"]:
-                lvl, text = diagnostics.WARN, _clock_text(clock, self.p["slop"])
-            elif rejected:
-                lvl, text = diagnostics.WARN, f"{rejected} image(s) rejected"
-            else:
-                lvl, text = diagnostics.OK, "ok"
-            values = {"topic": topic, "received": cam["received"], "matched": cam["matched"],
-                      "dropped": dropped, "rejected": rejected, "pending": cam["pending"],
-                      **_clock_values(clock)}
-            values.update({f"dropped.{r}": n for r, n in cam["dropped"].items() if n})
-            values.update({f"rejected.{r}": n for r, n in cam["rejected"].items() if n})
+            lvl, text, values = sync_status.camera(cam, topic, self.watchdog, v["off_clock"],
+                                                   self.p["slop"])
             statuses.append(diagnostics.diagnostic_status(f"{me}: camera {cam['name']}", lvl,
                                                           text, values, hardware_id=topic))
         self.diag_pub.publish(diagnostics.diagnostic_array(self.get_clock().now().to_msg(),
@@ -465,29 +426,6 @@ class SyncNode(Node):
 def _window_batch_type() -> Any:
     from wint3r_ros.msg import WindowBatch
     return WindowBatch
-
-
-def _ms(seconds: float | None) -> str:
-    return "" if seconds is None else f"{seconds * 1e3:.3f}"
-
-
-def _clock_values(clock: dict[str, Any]) -> dict[str, Any]:
-    """A camera's clock report (core.synchronizer) as diagnostics values (ms, ppm; empty
-    while unknown)."""
-    return {"clock_state": clock["state"], "clock_offset_ms": _ms(clock["offset_s"]),
-            "clock_drift_ppm": "" if clock["drift_ppm"] is None else f"{clock['drift_ppm']:.1f}",
-            "clock_correction_ms": _ms(clock["correction_s"]),
-            "clock_phase_offset_ms": _ms(clock["phase_offset_s"]),
-            "time_offset_s": clock["time_offset_s"]}
-
-
-def _clock_text(clock: dict[str, Any], slop: float) -> str:
-    if clock["phase_offset_s"] is not None:
-        return (f"in no set: stamps {clock['phase_offset_s'] * 1e3:+.1f} ms off the rig (slop "
-                f"{slop * 1e3:.1f} ms); set time_offsets or check its clock")
-    drift = clock["drift_ppm"] or 0.0
-    return (f"clock offset {(clock['offset_s'] or 0.0) * 1e3:+.2f} ms, drift {drift:+.0f} ppm, "
-            f"near the {slop * 1e3:.1f} ms slop; set time_offsets or auto_offset")
 
 
 def _status_type() -> Any:
