@@ -213,6 +213,9 @@ def test_a_missing_tf_frame_is_a_counted_error_after_the_timeout(rclpy_context, 
                    for e in errors), errors
         assert g.fusion.stage.rig is None       # relative scale, said in the status
         assert "NOT metric" in g.fusion.rig_source.depth[1] and "cam2_optical_frame" in g.fusion.rig_source.depth[1]
+        diag = g.fusion._diagnostics_msg().status[0]           # what /diagnostics carries
+        values = {kv.key: kv.value for kv in diag.values}
+        assert values["depth"] == g.fusion.rig_source.depth[1] and values["dropped.tf_missing"] == "1"
     finally:
         g.close()
         rsp.destroy_node()
@@ -269,6 +272,9 @@ def test_after_the_cameras_stop_sync_node_says_so_once_and_diagnostics_warn(rclp
         assert len(last) == 3 and levels == {1}        # WARN, not ERROR
         assert not any("ROS_DOMAIN_ID" in s.message for m in diags for s in m.status)
         assert sync._depth[1].startswith("depth metric: 3 cameras from rig_file")
+        sync_status = next(s for s in diags[-1].status if s.name.endswith(": sync"))
+        said = {kv.key: kv.value for kv in sync_status.values}["depth"]
+        assert said.startswith("depth metric: 3 cameras from rig_file") and "baseline" in said
     finally:
         ex.shutdown()
         sync.destroy_node()
