@@ -61,7 +61,9 @@ def test_encoder_cache_gives_the_same_outputs_as_encoding_every_frame(tiny):
 
     uncached = online_inference(tiny, images, use_cache=False)
     for name in ("pts_local", "conf", "pose_enc", "pts3d_world"):
-        torch.testing.assert_close(getattr(cached, name), getattr(uncached, name), atol=1e-5, rtol=1e-5)
+        # conf = 1 + exp(x) reaches the hundreds with random weights: its float error is relative
+        rtol = 1e-4 if name == "conf" else 1e-5
+        torch.testing.assert_close(getattr(cached, name), getattr(uncached, name), atol=1e-5, rtol=rtol)
 
 
 def test_encoder_cache_reuses_the_overlap_and_never_holds_more_than_a_window(tiny):
