@@ -82,3 +82,24 @@ def test_cli_level_writes_a_rep103_rig(image_dirs2, tmp_path) -> None:
     report = json.loads(out.with_suffix(".report.json").read_text())
     assert report["base"] == {"frame": "base_link", "cam0_mount_xyz_rpy_deg": [0.0] * 6,
                               "convention": "REP-103 (x forward, y left, z up)"}
+
+
+def test_rebase_keeps_every_camera_field_but_the_pose() -> None:
+    from dataclasses import replace
+
+    from wint3r_ros.calib.frames import rebase
+    from wint3r_ros.core.rig import Camera, Rig
+
+    K = np.array([[100.0, 0, 32], [0, 100.0, 24], [0, 0, 1]])
+    T1 = np.eye(4)
+    T1[0, 3] = 0.1
+    cams = [Camera(f"cam{i}", f"/cam{i}/image_raw", f"cam{i}_optical_frame", 64, 48, K,
+                   camera_info_topic=f"/cam{i}/info", time_offset=0.001 * (i + 1),
+                   T_base_camera=T) for i, T in enumerate([np.eye(4), T1])]
+    rig = rebase(Rig("r", "cam0_optical_frame", cams), base_from_cam0([0, 0, 0.3, 0, 0, 0]), "base_link")
+    assert rig.base_frame == "base_link"
+    for old, new in zip(cams, rig.cameras):
+        assert new.camera_info_topic == old.camera_info_topic and new.time_offset == old.time_offset
+        assert new == replace(old, T_base_camera=new.T_base_camera)
+    rel = np.linalg.inv(rig.cameras[0].T_base_camera) @ rig.cameras[1].T_base_camera
+    np.testing.assert_allclose(rel, T1, atol=1e-12)

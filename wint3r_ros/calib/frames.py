@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
+from wint3r_ros.core.geometry import se3_inverse
 from wint3r_ros.core.outputs import BASE_FROM_OPTICAL
-from wint3r_ros.core.rig import Camera, Rig
+from wint3r_ros.core.rig import Rig
 from wint3r_ros.errors import CalibrationError
 
 __all__ = ["base_from_cam0", "rebase"]
@@ -46,7 +48,7 @@ def base_from_cam0(pose: Sequence[float]) -> np.ndarray:
 def rebase(rig: Rig, T_base_cam0: np.ndarray, base_frame: str | None = None) -> Rig:
     """The same rig with every camera's pose re-expressed in a new base frame, given camera 0's
     pose ``T_base_cam0`` [4, 4] in it (the relative poses of the cameras do not change)."""
-    T_new_old = T_base_cam0 @ np.linalg.inv(rig.cameras[0].T_base_camera)
-    cams = [Camera(c.name, c.topic, c.frame_id, c.width, c.height, c.K, c.distortion_model,
-                   c.distortion_coefficients, T_new_old @ c.T_base_camera) for c in rig.cameras]
+    T_new_old = T_base_cam0 @ se3_inverse(rig.cameras[0].T_base_camera)
+    # replace() keeps every other field (camera_info_topic, time_offset, ...)
+    cams = [replace(c, T_base_camera=T_new_old @ c.T_base_camera) for c in rig.cameras]
     return Rig(rig.name, base_frame or rig.base_frame, cams)
