@@ -96,7 +96,7 @@ def test_rebase_keeps_every_camera_field_but_the_pose() -> None:
     cams = [Camera(f"cam{i}", f"/cam{i}/image_raw", f"cam{i}_optical_frame", 64, 48, K,
                    camera_info_topic=f"/cam{i}/info", time_offset=0.001 * (i + 1),
                    T_base_camera=T) for i, T in enumerate([np.eye(4), T1])]
-    rig = rebase(Rig("r", "cam0_optical_frame", cams), base_from_cam0([0, 0, 0.3, 0, 0, 0]), "base_link")
+    rig = rebase(Rig("r", "rig_base", cams), base_from_cam0([0, 0, 0.3, 0, 0, 0]), "base_link")
     assert rig.base_frame == "base_link"
     for old, new in zip(cams, rig.cameras):
         assert new.camera_info_topic == old.camera_info_topic and new.time_offset == old.time_offset
