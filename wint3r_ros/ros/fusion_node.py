@@ -54,6 +54,7 @@ from wint3r_ros.ros.extrinsics import RigSource
 from wint3r_ros.ros.map_services import MapServices
 from wint3r_ros.ros.params import declare_parameters, set_parameters_callback, validate
 from wint3r_ros.ros.tf import StaticTransformBroadcaster, TransformBroadcaster
+from wint3r_ros.ros.worker import stop_worker
 
 __all__ = ["FUSION_PARAMETERS", "FusionNode", "load_reconstruction_model", "main"]
 
@@ -446,11 +447,7 @@ class FusionNode(Node):
 
     # ---------------------------------------------------------------------------- teardown
     def destroy_node(self) -> None:
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
-        if self._worker.is_alive() and threading.current_thread() is not self._worker:
-            self._worker.join(timeout=30.0)
+        stop_worker(self._stop, self._cond, self._worker, timeout=30.0)
         self.watchdog.destroy()
         super().destroy_node()
 

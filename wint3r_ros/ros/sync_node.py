@@ -38,6 +38,7 @@ from wint3r_ros.ros import convert, diagnostics, qos, sync_status
 from wint3r_ros.ros.batch import build_window_batch
 from wint3r_ros.ros.params import declare_parameters, set_parameters_callback, validate
 from wint3r_ros.ros.tf import check_frame_id
+from wint3r_ros.ros.worker import stop_worker
 
 __all__ = ["SYNC_PARAMETERS", "SyncNode", "main"]
 
@@ -414,11 +415,7 @@ class SyncNode(Node):
                                                            statuses))
 
     def destroy_node(self) -> None:
-        self._stop.set()
-        with self._outbox_ready:
-            self._outbox_ready.notify_all()
-        if self._publisher.is_alive() and threading.current_thread() is not self._publisher:
-            self._publisher.join(timeout=10.0)
+        stop_worker(self._stop, self._outbox_ready, self._publisher, timeout=10.0)
         self.watchdog.destroy()
         super().destroy_node()
 
