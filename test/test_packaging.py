@@ -274,11 +274,24 @@ def _into_closed_pipe(args: list[str]) -> subprocess.CompletedProcess:
     ["-m", "wint3r_ros.ros.sync_node", "--help"],
     ["-m", "wint3r_ros.cli", "bench", "--help"],
 ])
+
 def test_help_into_a_closed_pipe_ends_without_a_traceback(args):
     pytest.importorskip("rclpy")
     proc = _into_closed_pipe(args)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("node", ["sync_node", "fusion_node"])
+def test_node_help_does_not_import_torch(node):
+    pytest.importorskip("rclpy")
+    code = ("import runpy, sys\nsys.argv = ['x', '--help']\ntry:\n"
+            f"    runpy.run_module('wint3r_ros.ros.{node}', run_name='__main__')\n"
+            "except SystemExit:\n    pass\nprint('torch' in sys.modules, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert proc.stdout.startswith(f"usage: ros2 run wint3r_ros {node}"), proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == "False", proc.stderr[-2000:]
 
 
 def test_sync_node_help_piped_into_head_prints_one_line():

@@ -33,7 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rclpy.clock import Clock, ClockType, JumpThreshold
@@ -41,13 +41,9 @@ from rclpy.duration import Duration
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 
-from wint3r_ros.core.pipeline.fusion import FusionStage
 from wint3r_ros.core.pipeline.params import FUSION_PARAMETERS, cross_check
-from wint3r_ros.core.pipeline.settings import model_settings, resolve_base_frame
 from wint3r_ros.data.builders import output_messages, status_msg
 from wint3r_ros.errors import CalibrationError, ConfigError, InputError, Wint3rError
-from wint3r_ros.model.loader import load_reconstruction_model
-from wint3r_ros.model.runtime import set_torch_threads
 from wint3r_ros.ros import convert, diagnostics, qos
 from wint3r_ros.ros.batch import decode_window_batch
 from wint3r_ros.ros.extrinsics import RigSource
@@ -56,7 +52,18 @@ from wint3r_ros.ros.params import declare_parameters, set_parameters_callback, v
 from wint3r_ros.ros.tf import StaticTransformBroadcaster, TransformBroadcaster
 from wint3r_ros.ros.worker import stop_worker
 
-__all__ = ["FUSION_PARAMETERS", "FusionNode", "load_reconstruction_model", "main"]
+if TYPE_CHECKING:   # the engine and the loader import torch: `fusion_node --help` stays light
+    from wint3r_ros.core.pipeline.fusion import FusionStage
+
+__all__ = ["FUSION_PARAMETERS", "FusionNode", "main"]
+
+
+def __getattr__(name: str) -> Any:
+    """``load_reconstruction_model`` stays importable from here, imported when first asked for."""
+    if name == "load_reconstruction_model":
+        from wint3r_ros.model.loader import load_reconstruction_model
+        return load_reconstruction_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 DROP_REASONS = ("queue_full", "latency_budget", "stream_reset", "bad_window", "error",
                 "bad_camera_info")
@@ -121,7 +128,11 @@ class FusionNode(Node):
     # ------------------------------------------------------------------------ configuration
     def _make_stage(self, p: dict[str, Any], model: Any) -> FusionStage:
         """Rig, frames, model (checkpoint or given) and the pipeline's fusion stage."""
+        from wint3r_ros.core.pipeline.fusion import FusionStage
+        from wint3r_ros.core.pipeline.settings import model_settings, resolve_base_frame
         from wint3r_ros.data.rig_files import load_rig
+        from wint3r_ros.model.loader import load_reconstruction_model
+        from wint3r_ros.model.runtime import set_torch_threads
 
         rig = None
         if p["rig_file"]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wint3r_ros.core.engine import EngineConfig
 from wint3r_ros.core.synchronizer import SyncConfig
 from wint3r_ros.core.window import WindowConfig
 from wint3r_ros.errors import ConfigError
+
+if TYPE_CHECKING:   # the engine imports torch; sync_node and calibrate never need it
+    from wint3r_ros.core.engine import EngineConfig
 
 __all__ = ["SyncSettings", "OutputSettings", "ModelSettings", "sync_settings",
            "output_settings", "model_settings", "engine_config", "resolve_base_frame"]
@@ -128,6 +130,8 @@ def engine_config(values: Mapping[str, Any], model: ModelSettings, *, cameras: i
     """The engine's configuration from checked FUSION_PARAMETERS values, the resolved model
     settings and the windows' shape (N cameras, L, O). A token pool smaller than two windows is
     raised to two windows (with a warning)."""
+    from wint3r_ros.core.engine import EngineConfig
+
     L = window.size
     pool = values["max_pool_tokens"] or None
     if pool is not None and pool < 2 * L * cameras:
