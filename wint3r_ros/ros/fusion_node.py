@@ -43,12 +43,12 @@ from rclpy.node import Node
 
 from wint3r_ros.core.pipeline.params import FUSION_PARAMETERS, cross_check
 from wint3r_ros.data.builders import output_messages, status_msg
-from wint3r_ros.errors import CalibrationError, ConfigError, InputError, Wint3rError
+from wint3r_ros.errors import ConfigError, InputError, Wint3rError
 from wint3r_ros.ros import convert, diagnostics, qos
 from wint3r_ros.ros.batch import decode_window_batch
 from wint3r_ros.ros.extrinsics import RigSource
 from wint3r_ros.ros.map_services import MapServices
-from wint3r_ros.ros.params import declare_parameters, set_parameters_callback, validate
+from wint3r_ros.ros.params import declare_parameters, load_rig_file, set_parameters_callback, validate
 from wint3r_ros.ros.tf import StaticTransformBroadcaster, TransformBroadcaster
 from wint3r_ros.ros.worker import stop_worker
 
@@ -130,16 +130,10 @@ class FusionNode(Node):
         """Rig, frames, model (checkpoint or given) and the pipeline's fusion stage."""
         from wint3r_ros.core.pipeline.fusion import FusionStage
         from wint3r_ros.core.pipeline.settings import model_settings, resolve_base_frame
-        from wint3r_ros.data.rig_files import load_rig
         from wint3r_ros.model.loader import load_reconstruction_model
         from wint3r_ros.model.runtime import set_torch_threads
 
-        rig = None
-        if p["rig_file"]:
-            try:
-                rig = load_rig(p["rig_file"])
-            except CalibrationError as err:
-                raise ConfigError(f"rig_file: {err}") from err
+        rig = load_rig_file(p["rig_file"])
         base_frame = resolve_base_frame(p["base_frame"], rig, self.get_logger().warning)
         problem = cross_check({"world_frame": p["world_frame"], "base_frame": base_frame})
         if problem:

@@ -17,7 +17,7 @@ from typing import Any
 from wint3r_ros.core.pipeline.params import ParamSpec, format_table, format_value, validate
 from wint3r_ros.errors import ConfigError
 
-__all__ = ["ParamSpec", "validate", "declare_parameters", "unknown_overrides",
+__all__ = ["ParamSpec", "validate", "declare_parameters", "unknown_overrides", "load_rig_file",
            "set_parameters_callback", "format_table", "format_value"]
 
 
@@ -111,3 +111,17 @@ def set_parameters_callback(specs: Sequence[ParamSpec],
         return SetParametersResult(successful=True)
 
     return callback
+
+
+def load_rig_file(path: str) -> Any:
+    """The rig of a node's ``rig_file`` parameter (None when empty); a bad file is a
+    ConfigError naming the parameter."""
+    from wint3r_ros.data.rig_files import load_rig
+    from wint3r_ros.errors import CalibrationError
+
+    if not path:
+        return None
+    try:
+        return load_rig(path)
+    except CalibrationError as err:
+        raise ConfigError(f"rig_file: {err}") from err

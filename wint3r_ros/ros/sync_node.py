@@ -33,10 +33,10 @@ from wint3r_ros.core.pipeline.frontend import SyncFrontEnd
 from wint3r_ros.core.pipeline.params import SYNC_PARAMETERS, compressed_topic, cross_check, names_rule
 from wint3r_ros.core.pipeline.settings import resolve_base_frame, sync_settings
 from wint3r_ros.data.messages import large_image_warning
-from wint3r_ros.errors import CalibrationError, ConfigError, InputError
+from wint3r_ros.errors import ConfigError, InputError
 from wint3r_ros.ros import convert, diagnostics, qos, sync_status
 from wint3r_ros.ros.batch import build_window_batch
-from wint3r_ros.ros.params import declare_parameters, set_parameters_callback, validate
+from wint3r_ros.ros.params import declare_parameters, load_rig_file, set_parameters_callback, validate
 from wint3r_ros.ros.tf import check_frame_id
 from wint3r_ros.ros.worker import stop_worker
 
@@ -119,14 +119,7 @@ class SyncNode(Node):
 
     # ------------------------------------------------------------------------ configuration
     def _configure_cameras(self, p: dict[str, Any]) -> None:
-        from wint3r_ros.data.rig_files import load_rig
-
-        rig = None
-        if p["rig_file"]:
-            try:
-                rig = load_rig(p["rig_file"])
-            except CalibrationError as err:
-                raise ConfigError(f"rig_file: {err}") from err
+        rig = load_rig_file(p["rig_file"])
         names = p["camera_names"] or (rig.camera_names if rig else [])
         if not names:
             raise ConfigError("set camera_names and image_topics (or rig_file): no cameras "
