@@ -61,9 +61,9 @@ def test_encoder_cache_gives_the_same_outputs_as_encoding_every_frame(tiny):
 
     uncached = online_inference(tiny, images, use_cache=False)
     for name in ("pts_local", "conf", "pose_enc", "pts3d_world"):
-        # conf = 1 + exp(x) reaches the hundreds with random weights: its float error is relative
-        rtol = 1e-4 if name == "conf" else 1e-5
-        torch.testing.assert_close(getattr(cached, name), getattr(uncached, name), atol=1e-5, rtol=rtol)
+        # the parity tolerance (1e-4): encoding a frame alone or in a batch takes other kernels,
+        # and conf = 1 + exp(x) reaches the hundreds with random weights
+        torch.testing.assert_close(getattr(cached, name), getattr(uncached, name), atol=1e-4, rtol=1e-4)
 
 
 def test_encoder_cache_reuses_the_overlap_and_never_holds_more_than_a_window(tiny):
