@@ -403,15 +403,8 @@ _KALIBR_CAM_KEYS = ("camera_model", "intrinsics", "distortion_model", "distortio
 _KALIBR_DISTORTION = {"radtan": "plumb_bob", "equidistant": "equidistant", "none": "none"}
 
 
-def rig_from_kalibr_dict(data: Any, source: str = "camchain", *, name: str = "kalibr_rig",
-                         base_frame: str | None = None, imu_base: bool = False) -> Rig:
-    """A `Rig` from a parsed Kalibr camchain mapping (``cam0`` .. ``camN``).
-
-    Kalibr's ``T_cn_cnm1`` maps points from camera n-1 into camera n; they are chained so the
-    base is cam0 (``base_frame`` defaults to ``rig_base``, at cam0's optical frame), or the IMU
-    when ``imu_base`` is set (every camera then needs ``T_cam_imu``; ``base_frame`` defaults to
-    ``imu``). Cameras are named after their keys; frames are ``<key>_optical_frame``.
-    """
+def _kalibr_keys(data: Any, source: str) -> list[tuple[int, str]]:
+    """The camera keys cam0..camN in order; anything else (or a gap) is an error."""
     if not isinstance(data, Mapping) or not data:
         raise CalibrationError(f"{source}: a Kalibr camchain must be a mapping of cam0..camN")
     keys = []
@@ -424,60 +417,82 @@ def rig_from_kalibr_dict(data: Any, source: str = "camchain", *, name: str = "ka
     if [i for i, _ in keys] != list(range(len(keys))):
         raise CalibrationError(f"{source}: camera keys must be cam0..cam{len(keys) - 1} without "
                                f"gaps, got {', '.join(k for _, k in keys)}")
+    return keys
+
+
+def _kalibr_distortion(f: _Fields, where: str) -> tuple[str, np.ndarray]:
+    """(our distortion model, its coefficients) from a Kalibr camera's distortion fields."""
+    kdist = f.string("distortion_model")
+    if kdist not in _KALIBR_DISTORTION:
+        raise CalibrationError(f"{where} field 'distortion_model': must be one of "
+                               f"{sorted(_KALIBR_DISTORTION)}, got {brief(kdist)}")
+    dmodel = _KALIBR_DISTORTION[kdist]
+    D = f.numbers("distortion_coeffs") if f.has("distortion_coeffs") else np.zeros(0)
+    want = {"plumb_bob": 4, "equidistant": 4, "none": 0}[dmodel]
+    if D.ndim != 1 or D.size != want:
+        raise CalibrationError(f"{where} field 'distortion_coeffs': {kdist} takes {want} "
+                               f"coefficients, got {D.size}")
+    if dmodel == "plumb_bob":
+        D = np.append(D, 0.0)   # Kalibr radtan is k1 k2 p1 p2; OpenCV adds k3
+    return dmodel, D
+
+
+def _kalibr_pose(f: _Fields, key: str, fld: str, why: str) -> np.ndarray:
+    """A 4x4 pose field of a Kalibr camera, checked and re-orthonormalised."""
+    if not f.has(fld):
+        raise CalibrationError(f"{f.where} field '{fld}': missing ({why})")
+    T = f.numbers(fld, (4, 4))
+    check_pose(T, key, fld, _FILE_ROT_TOL)
+    T[:3, :3] = orthonormalize(T[:3, :3])
+    return T
+
+
+def _kalibr_camera(f: _Fields, key: str, T_cam0_camn: np.ndarray, source: str) -> Camera:
+    """One camera of a camchain (intrinsics, distortion, size, topic, time shift)."""
+    where = f.where
+    model = f.string("camera_model", default="pinhole")
+    if model != "pinhole":
+        raise CalibrationError(f"{where} field 'camera_model': only pinhole is supported, "
+                               f"got {brief(model)}")
+    fu, fv, pu, pv = f.numbers("intrinsics", (4,))
+    dmodel, D = _kalibr_distortion(f, where)
+    res = f.numbers("resolution", (2,))
+    if not all(float(r).is_integer() and r > 0 for r in res):
+        raise CalibrationError(f"{where} field 'resolution': must be two positive integers "
+                               f"[width, height], got {res.tolist()}")
+    K = np.array([[fu, 0, pu], [0, fv, pv], [0, 0, 1]])
+    try:
+        return Camera(
+            name=key, topic=f.string("rostopic", default=f"/{key}/image_raw"),
+            frame_id=f"{key}_optical_frame", width=int(res[0]), height=int(res[1]), K=K,
+            distortion_model=dmodel, distortion_coefficients=D, T_base_camera=T_cam0_camn.copy(),
+            # t_imu = t_cam + timeshift_cam_imu: the sync adds it to put the stamps on the IMU's
+            # clock, which every camera of the camchain shares
+            time_offset=f.number("timeshift_cam_imu", default=0.0))
+    except CalibrationError as err:
+        raise CalibrationError(f"{source}: {err}") from err
+
+
+def rig_from_kalibr_dict(data: Any, source: str = "camchain", *, name: str = "kalibr_rig",
+                         base_frame: str | None = None, imu_base: bool = False) -> Rig:
+    """A `Rig` from a parsed Kalibr camchain mapping (``cam0`` .. ``camN``).
+
+    Kalibr's ``T_cn_cnm1`` maps points from camera n-1 into camera n; they are chained so the
+    base is cam0 (``base_frame`` defaults to ``rig_base``, at cam0's optical frame), or the IMU
+    when ``imu_base`` is set (every camera then needs ``T_cam_imu``; ``base_frame`` defaults to
+    ``imu``). Cameras are named after their keys; frames are ``<key>_optical_frame``.
+    """
     cameras = []
     T_cam0_camn = np.eye(4)
     T_imu_cams = []
-    for n, key in keys:
-        where = f"{source}: camera '{key}'"
-        f = _Fields(data[key], where, _KALIBR_CAM_KEYS)
-        model = f.string("camera_model", default="pinhole")
-        if model != "pinhole":
-            raise CalibrationError(f"{where} field 'camera_model': only pinhole is supported, "
-                                   f"got {brief(model)}")
-        fu, fv, pu, pv = f.numbers("intrinsics", (4,))
-        kdist = f.string("distortion_model")
-        if kdist not in _KALIBR_DISTORTION:
-            raise CalibrationError(f"{where} field 'distortion_model': must be one of "
-                                   f"{sorted(_KALIBR_DISTORTION)}, got {brief(kdist)}")
-        dmodel = _KALIBR_DISTORTION[kdist]
-        D = f.numbers("distortion_coeffs") if f.has("distortion_coeffs") else np.zeros(0)
-        want = {"plumb_bob": 4, "equidistant": 4, "none": 0}[dmodel]
-        if D.ndim != 1 or D.size != want:
-            raise CalibrationError(f"{where} field 'distortion_coeffs': {kdist} takes {want} "
-                                   f"coefficients, got {D.size}")
-        if dmodel == "plumb_bob":
-            D = np.append(D, 0.0)   # Kalibr radtan is k1 k2 p1 p2; OpenCV adds k3
-        res = f.numbers("resolution", (2,))
-        if not all(float(r).is_integer() and r > 0 for r in res):
-            raise CalibrationError(f"{where} field 'resolution': must be two positive integers "
-                                   f"[width, height], got {res.tolist()}")
+    for n, key in _kalibr_keys(data, source):
+        f = _Fields(data[key], f"{source}: camera '{key}'", _KALIBR_CAM_KEYS)
         if n > 0:
-            if not f.has("T_cn_cnm1"):
-                raise CalibrationError(f"{where} field 'T_cn_cnm1': missing (needed for every "
-                                       f"camera after cam0)")
-            T = f.numbers("T_cn_cnm1", (4, 4))
-            check_pose(T, key, "T_cn_cnm1", _FILE_ROT_TOL)
-            T[:3, :3] = orthonormalize(T[:3, :3])
+            T = _kalibr_pose(f, key, "T_cn_cnm1", "needed for every camera after cam0")
             T_cam0_camn = T_cam0_camn @ se3_inverse(T)
         if imu_base:
-            if not f.has("T_cam_imu"):
-                raise CalibrationError(f"{where} field 'T_cam_imu': missing (imu_base=True)")
-            Tci = f.numbers("T_cam_imu", (4, 4))
-            check_pose(Tci, key, "T_cam_imu", _FILE_ROT_TOL)
-            Tci[:3, :3] = orthonormalize(Tci[:3, :3])
-            T_imu_cams.append(se3_inverse(Tci))
-        K = np.array([[fu, 0, pu], [0, fv, pv], [0, 0, 1]])
-        topic = f.string("rostopic", default=f"/{key}/image_raw")
-        try:
-            cameras.append(Camera(
-                name=key, topic=topic, frame_id=f"{key}_optical_frame", width=int(res[0]),
-                height=int(res[1]), K=K, distortion_model=dmodel, distortion_coefficients=D,
-                T_base_camera=T_cam0_camn.copy(),
-                # t_imu = t_cam + timeshift_cam_imu: the sync adds it to put the stamps on the
-                # IMU's clock, which every camera of the camchain shares
-                time_offset=f.number("timeshift_cam_imu", default=0.0)))
-        except CalibrationError as err:
-            raise CalibrationError(f"{source}: {err}") from err
+            T_imu_cams.append(se3_inverse(_kalibr_pose(f, key, "T_cam_imu", "imu_base=True")))
+        cameras.append(_kalibr_camera(f, key, T_cam0_camn, source))
     if imu_base:
         # T_base_camn = T_imu_cam0 @ T_cam0_camn: cam0's IMU pose and the camera-camera chain
         # (the later cameras' T_cam_imu are checked but not used, so the chain stays exact).
