@@ -79,7 +79,8 @@ def synthetic_sequences(seeds: Iterable[int], frames: int, data_config: Any) -> 
             depth.append(np.stack([f.depth for f in fs]))
             poses.append(np.stack([f.T_world_cam for f in fs]))
             stamps.append(fs[0].stamp_ns * 1e-9)
-        yield Sequence(f"synthetic:{seed}", np.stack(images), np.stack(depth), np.stack(poses),
+        kind = "synthetic-rig" if getattr(data_config, "rig_family", "fixed") == "random" else "synthetic"
+        yield Sequence(f"{kind}:{seed}", np.stack(images), np.stack(depth), np.stack(poses),
                        np.asarray(stamps), [c.name for c in rig.rig.cameras],
                        rig.rig if len(rig.rig.cameras) > 1 else None)
 
