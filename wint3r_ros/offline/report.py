@@ -381,11 +381,12 @@ def plot_scale(acc: MetricsAccumulator, statuses: Sequence[tuple[int, bool, floa
     """The metric-scale state over time: whether the engine had a metric scale (each status
     message), and each metric frame's depth / true depth ratio per camera with the +-tolerance
     band. None when there is nothing to draw."""
+    statuses = [row for row in statuses if row[0] > 0]  # (a status before any window has stamp 0)
     if not statuses and not acc.frames:
         return None
     plt = _pyplot()
     t0 = min([s for s, *_ in statuses] + [f[0] for f in acc.frames])
-    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(10, 5), sharex=True,
+    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(12, 5), sharex=True,
                                    gridspec_kw={"height_ratios": [1, 2]})
     if statuses:
         t = [(s - t0) / 1e9 for s, *_ in statuses]
