@@ -131,8 +131,9 @@ def _make_input(tmp_path: Path, frames: int) -> Path:
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_process_bag_killed_at_a_random_moment_is_recoverable_and_rerun(tmp_path, storage,
                                                                          capsys):
-    """SIGKILL of the real command a random 0.5-2.5 s after it started writing."""
-    bag = _make_input(tmp_path, 60)
+    """SIGKILL of the real command a random 0.3-1.5 s after it started writing (it writes for
+    about 5 s on a quiet 2-core machine: 150 sets; with 60 it finished first there)."""
+    bag = _make_input(tmp_path, 150)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "wint3r_ros.cli", "process-bag", str(bag), str(out),
            "--format", storage, "--no-progress", "--threads", "1", "--input-long-side", "64"]
@@ -140,7 +141,7 @@ def test_process_bag_killed_at_a_random_moment_is_recoverable_and_rerun(tmp_path
                             cwd=REPO)
     try:
         _wait_for(lambda: (out / "INCOMPLETE").exists() or proc.poll() is not None)
-        time.sleep(random.Random(f"kill-{storage}").uniform(0.5, 2.5))
+        time.sleep(random.Random(f"kill-{storage}").uniform(0.3, 1.5))
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
