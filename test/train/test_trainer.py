@@ -95,3 +95,47 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert o.lr_factor(0, 100) == pytest.approx(0.1)
     assert o.lr_factor(9, 100) == pytest.approx(1.0)
     assert o.lr_factor(100, 100) == pytest.approx(0.1)
+
+
+def test_the_rig_recipe_parses_and_its_curriculum_grows_from_one_camera(tmp_path):
+    from pathlib import Path
+
+    from wint3r_ros.weights import TINY_CHECKPOINT
+
+    cfg = TrainConfig.from_yaml(Path(__file__).resolve().parents[2] / "config" / "train_rig.yaml")
+    assert cfg.data.rig_family == "random" and cfg.loss.rig_pose > 0 and cfg.init
+    small = dataclasses.replace(cfg, init="tiny", threads=1, device="cpu",
+                                data=dataclasses.replace(cfg.data, train_scenes=1,
+                                                         cache_dir=str(tmp_path / "cache")))
+    trainer = Trainer(small, tmp_path / "run")
+    # fine-tuning starts from the given weights, exactly
+    state, _ = read_checkpoint(TINY_CHECKPOINT)
+    name, tensor = next(iter(state.items()))
+    assert torch.equal(dict(trainer.model.state_dict())[name], tensor)
+    stages = [trainer.cameras_at(s) for s in (0, 39, 40, 80, 120, 159, 160, 449)]
+    assert stages == [1, 1, 2, 3, 4, 4, None, None]  # 160 steps: 1, 2, 3, 4 cameras, then all
+    from wint3r_ros.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="init"):
+        Trainer(dataclasses.replace(small, init=str(tmp_path / "missing.safetensors")), tmp_path / "r2")
+
+
+def test_the_rig_term_joins_the_objective_for_pairs_of_one_set(small_train):
+    from wint3r_ros.model.config import WinT3RConfig
+    from wint3r_ros.model.network import WinT3R
+    from wint3r_ros.train.objective import rig_pairs
+
+    data = small_train.data  # 2 cameras, windows of 2 sets overlapping by 1, clips of 3 sets
+    clip = ClipDataset(data, [4])[0]
+    model = WinT3R(WinT3RConfig.tiny()).init_weights(0)
+    with torch.no_grad():
+        out = forward_clip(model, clip.images, clip.windows)
+    a, b = rig_pairs(out, clip)
+    # each window occurrence of a set gives one (cam0, cam1) pair: 2 windows x 2 sets
+    fi = out.frame_index
+    assert len(a) == 4
+    assert (clip.camera[fi[a]] == 0).all() and (clip.camera[fi[b]] == 1).all()
+    assert torch.equal(clip.step[fi[a]], clip.step[fi[b]])
+    assert torch.equal(out.window_index[a], out.window_index[b])
+    _, terms = clip_loss(out, clip, LossWeights(points=0, pose=0, rig_pose=1.0))
+    assert set(terms) >= {"rig_pose", "rig_rot", "rig_dir", "rig_baseline"} and terms["rig_pose"] > 0
