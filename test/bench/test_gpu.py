@@ -12,7 +12,7 @@ from wint3r_ros.errors import ConfigError
 
 ROW_FIELDS = {"variant", "ms_per_window", "min_ms_per_window", "p50_ms", "p99_ms", "frames_per_s",
               "first_call_s", "ratio_to_reference", "ratio_to_reference_min", "peak_vram_mb",
-              "deviation"}
+              "deviation", "cpu_ms_per_window", "cpu_ratio_to_reference"}
 DEVIATION_FIELDS = {"pts_rel", "pts_rel_p99", "pts_rel_px_max", "conf_rel", "trans_rel", "rot_deg",
                     "scene_scale"}
 

@@ -91,6 +91,12 @@ def test_bf16_on_the_cpu_runs_the_blocks_in_bf16_and_the_heads_in_fp32():
     model.cam_head.pose_branch.register_forward_hook(lambda m, i, o: seen.update(cam=o.dtype))
     out = model.step(model.new_stream(), torch.randn(4, 3, 32, 32))
     assert seen["block"] == torch.bfloat16 and seen["head"] == seen["cam"] == torch.float32
+    # the blocks' linear weights are stored in bf16 (autocast would round them at every call)
+    assert model.enc_blocks[0].mlp.fc1.weight.dtype == torch.bfloat16
+    assert model.enc_blocks[0].norm1.weight.dtype == torch.float32
+    assert model.pts_head.projects[0].weight.dtype == model.cam_head.pose_branch.fc1.weight.dtype == torch.float32
+    with pytest.raises(ConfigError, match="converted to bf16"):
+        prepare_model(model, "cpu", "fp32")
     assert out.pts_local.dtype == out.pose_enc.dtype == torch.float32
 
 
@@ -108,7 +114,7 @@ def test_int8_quantises_only_the_transformer_blocks_and_cannot_be_undone():
     assert "quantized" in type(model.dec_blocks_state[0].mlp.fc2).__module__
     assert isinstance(model.cam_head.trunk[0].attn.qkv, torch.nn.Linear)
     assert isinstance(model.decoder_embed, torch.nn.Linear)
-    with pytest.raises(ConfigError, match="quantised to int8"):
+    with pytest.raises(ConfigError, match="converted to int8"):
         prepare_model(model, "cpu", "fp32")
 
 

@@ -112,6 +112,7 @@ def bench_network(setting: dict[str, Any], device: torch.device, with_compile: b
     rows = summarise(runs, float(stride), "window", wu) if runs else []
     for row in rows:
         row.pop("times_s", None)
+        row.pop("cpu_s", None)
         row.setdefault("peak_vram_mb", None)
     return {"preset": setting["preset"], "height": setting["height"], "width": setting["width"],
             "window": s, "stride": stride, "iterations": it, "warmup": wu,

@@ -85,23 +85,25 @@ def run_variants(models: dict[str, torch.nn.Module], calls: dict[str, Callable[[
                  interleave: bool = True) -> dict[str, dict[str, Any]]:
     """Time `calls[name](i)` (i = 0 .. warmup + iterations - 1) per variant.
 
-    Returns per variant: `times_s` (timed calls), `first_s` (the first call: includes
-    compilation), `outputs` (every call's output) and, on CUDA, `peak_vram_mb` (meaningful with
+    Returns per variant: `times_s` (timed calls, wall clock), `cpu_s` (the same calls' process
+    CPU time: on a shared machine far steadier than the wall clock), `first_s` (the first call:
+    includes compilation), `outputs` (every call's output) and, on CUDA, `peak_vram_mb` (meaningful with
     interleave=False).
     """
     names = list(calls)
-    out = {n: {"times_s": [], "outputs": [], "first_s": None} for n in names}
+    out = {n: {"times_s": [], "cpu_s": [], "outputs": [], "first_s": None} for n in names}
 
     def one(name: str, i: int) -> None:
         _sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = calls[name](i)
         _sync(device)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         if i == 0:
             out[name]["first_s"] = elapsed
         if i >= warmup:
             out[name]["times_s"].append(elapsed)
+            out[name]["cpu_s"].append(cpu)
         out[name]["outputs"].append(result)
 
     total = warmup + iterations
@@ -141,6 +143,8 @@ def summarise(runs: dict[str, dict[str, Any]], frames_per_call: float, unit: str
             "first_call_s": r["first_s"], "times_s": r["times_s"],
             "ratio_to_reference": float(t.mean()) / (1000 * float(np.mean(ref["times_s"]))),
             "ratio_to_reference_min": float(t.min()) / (1000 * float(np.min(ref["times_s"]))),
+            f"cpu_ms_per_{unit}": 1000 * float(np.mean(r["cpu_s"])),
+            "cpu_ratio_to_reference": float(np.mean(r["cpu_s"])) / float(np.mean(ref["cpu_s"])),
         }
         if "peak_vram_mb" in r:
             row["peak_vram_mb"] = r["peak_vram_mb"]
@@ -155,7 +159,8 @@ def markdown_table(rows: list[dict[str, Any]], unit: str) -> str:
     """The rows as a markdown table (times, frames/s, ratio, accuracy, peak VRAM when measured)."""
     vram = any(r.get("peak_vram_mb") is not None for r in rows)
     head = ["variant", f"ms per {unit} (mean / min)", "p50 / p99 ms", "frames/s",
-            "x reference (mean / min)", "points rel.", "transl. / scale", "rot. deg"]
+            "x reference (mean / min)", "CPU s, x reference", "points rel.", "transl. / scale",
+            "rot. deg"]
     head += ["peak VRAM MB"] if vram else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -163,6 +168,7 @@ def markdown_table(rows: list[dict[str, Any]], unit: str) -> str:
         cells = [r["variant"], f"{r[f'ms_per_{unit}']:.1f} / {r[f'min_ms_per_{unit}']:.1f}",
                  f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f}", f"{r['frames_per_s']:.2f}",
                  f"{r['ratio_to_reference']:.3f} / {r['ratio_to_reference_min']:.3f}",
+                 f"{r[f'cpu_ms_per_{unit}'] / 1000:.2f}, {r['cpu_ratio_to_reference']:.3f}",
                  f"{d['pts_rel']:.2e}", f"{d['trans_rel']:.2e}", f"{d['rot_deg']:.3f}"]
         cells += [f"{r['peak_vram_mb']:.0f}" if r.get("peak_vram_mb") is not None else "-"] if vram else []
         lines.append("| " + " | ".join(cells) + " |")

@@ -27,6 +27,7 @@ from wint3r_ros.errors import ConfigError
 
 __all__ = ["PRECISIONS", "PRECISION_CHOICES", "resolve_device", "resolve_precision",
            "cpu_bf16_native", "autocast", "prepare_model", "maybe_compile", "quantize_int8",
+           "store_blocks_bf16",
            "TRANSFORMER_BLOCKS", "default_torch_threads", "set_torch_threads"]
 
 # The autocast dtype of each precision (int8 runs its quantised linears without autocast).
@@ -161,19 +162,39 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def store_blocks_bf16(model: torch.nn.Module) -> torch.nn.Module:
+    """Keep the transformer blocks' linear weights in bfloat16 (CPU bf16). Autocast would round
+    them to bf16 at every call anyway (same numbers); stored so, the official model saves 3.7 GB
+    of conversions per window (measured: 28 % of a bf16 window at 224x320) and 1.5 GB of memory.
+    Norms, heads and everything outside the blocks stay float32."""
+    for name in TRANSFORMER_BLOCKS:
+        for module in getattr(model, name).modules():
+            if isinstance(module, torch.nn.Linear):
+                module.to(torch.bfloat16)
+    return model
+
+
 def prepare_model(model: torch.nn.Module, device: str | torch.device = "auto",
                   precision: str = "fp32") -> torch.nn.Module:
-    """Move `model` to `device`, set its precision (`auto` resolved, int8 quantised), put it in
-    eval mode; returns it. `model.precision` says what runs."""
+    """Move `model` to `device`, set its precision (`auto` resolved; int8 quantised, CPU bf16
+    with the blocks' linear weights stored in bf16), put it in eval mode; returns it.
+    `model.precision` says what runs. int8 and CPU bf16 change the weights: another precision
+    afterwards is a ConfigError (load the model again)."""
     dev = resolve_device(device)
     config = getattr(model, "config", None)
     resolved = resolve_precision(precision, dev, getattr(config, "enc_embed_dim", None))
-    if getattr(model, "precision", "fp32") == "int8" and resolved != "int8":
-        raise ConfigError(f"precision={precision!r}: this model was quantised to int8; load it "
-                          "again for another precision")
+    stored = getattr(model, "weights_precision", "fp32")
+    if stored != "fp32" and resolved != stored:
+        raise ConfigError(f"precision={precision!r}: this model's blocks were converted to "
+                          f"{stored} (quantised to int8 or stored in bf16); load it again for "
+                          "another precision")
     model.to(dev)
-    if resolved == "int8" and getattr(model, "precision", "fp32") != "int8":
+    if stored == "fp32" and resolved == "int8":
         quantize_int8(model.eval())
+        model.weights_precision = "int8"
+    elif stored == "fp32" and resolved == "bf16" and dev.type == "cpu":
+        store_blocks_bf16(model)
+        model.weights_precision = "bf16"
     model.precision = resolved
     if hasattr(model, "rope"):
         model.rope.clear()
