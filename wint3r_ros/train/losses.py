@@ -108,35 +108,40 @@ def pose_loss(pred_iters: torch.Tensor, gt: torch.Tensor, pred_scale: torch.Tens
 
 def rig_pose_loss(pose_a: torch.Tensor, pose_b: torch.Tensor, gt_a: torch.Tensor,
                   gt_b: torch.Tensor, pred_scale: torch.Tensor, gt_scale: torch.Tensor,
-                  gamma: float = 0.8) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                  gamma: float = 0.8, rot_weight: float = 1.0
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Relative poses of the cameras of one synchronised set, as the engine's rig fit needs them.
 
     pose_a, pose_b [I, P, 7]: camera-to-world encodings of P pairs (a, b) of cameras of the same
     set in the same window, per camera-head iteration; gt_a, gt_b [P, 7] the true ones; pred_scale,
-    gt_scale: the clip's point normalisation factors. Per pair, in camera a's frame:
-    - rotation: chordal distance ||R_ab - R_ab*||_F / (2 sqrt 2) of b's orientation (~ angle / 2),
-    - direction: || d - d* || of the unit vectors from a's centre to b's, in a's frame,
-    - baseline: | log(|c_b - c_a| / s_pred) - log(|c_b - c_a|* / s_gt) |, so the baselines'
-      ratios to each other and to the scene depth (what makes a rig fit metric) are right.
-    Iteration i of I weighs gamma^(I-1-i) (normalised). Zero at the truth up to a global scale.
+    gt_scale: the clip's point normalisation factors. Per pair, in camera a's frame, with the
+    offset o = R_a^T (c_b - c_a) / s (s = the clip's scale, so o is relative to the scene depth):
+    - rotation: chordal distance ||R_ab - R_ab*||_F / (2 sqrt 2) of b's orientation (sin(angle / 2)),
+    - direction: ||o - o*|| / |o*|, the offset's error relative to the true baseline (2 sin(angle / 2)
+      for a turned direction of the right length),
+    - baseline: | |o| / |o*| - 1 |, the baseline's ratio to the scene depth (what makes a rig fit
+      metric), relative.
+    Both translation terms divide by the true baseline, never the predicted one, so their
+    gradients stay bounded where the predicted cameras coincide (a log or a unit vector of the
+    predicted offset explodes there and drowns the rotation term). Iteration i of I weighs
+    gamma^(I-1-i) (normalised). Zero at the truth up to a global scale.
     Returns (loss, {"rot", "dir", "baseline": the last iteration's terms}).
     """
-    def relative(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def relative(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
         ra = quat_to_mat(a[..., 3:7])
         rb = quat_to_mat(b[..., 3:7])
-        r_ab = ra.transpose(-1, -2) @ rb
-        delta = (ra.transpose(-1, -2) @ (b[..., :3] - a[..., :3])[..., None]).squeeze(-1)
-        length = delta.norm(dim=-1)
-        return r_ab, delta / length.clamp(min=_EPS)[..., None], length
+        offset = (ra.transpose(-1, -2) @ (b[..., :3] - a[..., :3])[..., None]).squeeze(-1)
+        return ra.transpose(-1, -2) @ rb, offset / scale
 
-    r_p, d_p, l_p = relative(pose_a, pose_b)
+    r_p, o_p = relative(pose_a, pose_b, pred_scale)
     with torch.no_grad():
-        r_g, d_g, l_g = relative(gt_a, gt_b)
+        r_g, o_g = relative(gt_a, gt_b, gt_scale)
+        length = o_g.norm(dim=-1).clamp(min=_EPS)
     rot = (r_p - r_g).flatten(-2).norm(dim=-1) / (2 * 2 ** 0.5)              # (I, P)
-    direction = (d_p - d_g).norm(dim=-1)
-    baseline = (torch.log(l_p.clamp(min=_EPS) / pred_scale)
-                - torch.log(l_g.clamp(min=_EPS) / gt_scale)).abs()
-    per_iter = (rot + direction + baseline).mean(-1)                           # (I,)
+    direction = (o_p - o_g).norm(dim=-1) / length
+    baseline = (o_p.norm(dim=-1) / length - 1.0).abs()
+    per_iter = (rot_weight * rot + direction + baseline).mean(-1)              # (I,)
     n_it = pose_a.shape[0]
     weights = torch.tensor([gamma ** (n_it - 1 - i) for i in range(n_it)],
                            dtype=pose_a.dtype, device=pose_a.device)

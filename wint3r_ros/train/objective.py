@@ -29,7 +29,8 @@ class LossWeights:
     points: confidence-weighted point maps (conf_alpha: the -alpha log conf weight);
     depth: per-frame scale-invariant log depth (an auxiliary beyond WinT3R's terms);
     pose: camera poses (pose_gamma: iteration decay, rot_weight: quaternion vs translation);
-    rig_pose: relative poses of the cameras of each set (rotation, direction, baseline ratio);
+    rig_pose: relative poses of the cameras of each set (rotation, direction, baseline ratio;
+    rig_rot_weight: the rotation's weight inside it);
     photometric (ssim_weight: SSIM share), smoothness, reprojection (reproj_huber_px),
     pose_reg: unit quaternions.
     """
@@ -45,6 +46,7 @@ class LossWeights:
     conf_alpha: float = 0.2
     pose_gamma: float = 0.8
     rot_weight: float = 1.0
+    rig_rot_weight: float = 1.0
     ssim_weight: float = 0.85
     reproj_huber_px: float = 1.0
 
@@ -137,7 +139,7 @@ def clip_loss(out: ClipOutput, clip: Clip, weights: LossWeights
         if len(a):
             terms["rig_pose"], rig_parts = losses.rig_pose_loss(
                 out.pose_iters[:, a], out.pose_iters[:, b], clip.gt_pose[fi[a]],
-                clip.gt_pose[fi[b]], s_pred, s_gt, weights.pose_gamma)
+                clip.gt_pose[fi[b]], s_pred, s_gt, weights.pose_gamma, weights.rig_rot_weight)
     if weights.pose_reg:
         terms["pose_reg"] = losses.pose_regularisation(out.raw_pose_iters)
     if weights.smoothness:
