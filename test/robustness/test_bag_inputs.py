@@ -146,7 +146,7 @@ def test_random_bytes_in_a_bag_give_bag_error_or_messages(tmp_path, storage):
 def test_recover_bag_of_random_bytes_gives_a_bag_or_bag_error(tmp_path, storage):
     """60 corruptions of a bag a killed writer left (mcap without its summary; sqlite3): the
     recovery scans record by record and stops at the first bad one, or says it cannot."""
-    from wint3r_ros.data.bag import recover_bag
+    from wint3r_ros.data.bag_recovery import recover_bag
 
     src = tmp_path / "src"
     w = BagWriter(src, storage, flush_every_s=0.0)

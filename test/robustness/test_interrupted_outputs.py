@@ -19,7 +19,8 @@ import pytest
 
 from wint3r_ros.cli import main
 from wint3r_ros.data import messages as m
-from wint3r_ros.data.bag import BagReader, BagWriter, incomplete_reason, recover_bag
+from wint3r_ros.data.bag import BagReader, BagWriter, incomplete_reason
+from wint3r_ros.data.bag_recovery import recover_bag
 from wint3r_ros.errors import BagError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ A recording or process-bag output that was killed (SIGKILL, the OOM killer, a po
 full disk) has no metadata.yaml and, for mcap, no summary, so readers refuse it. Writers of this
 package put data on disk at least once a second (complete mcap chunks, committed sqlite3 rows);
 this command copies every message that reached the disk into a new, complete bag (see
-`wint3r_ros.data.bag.recover_bag`).
+`wint3r_ros.data.bag_recovery.recover_bag`).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from wint3r_ros.data.bag import recover_bag
+from wint3r_ros.data.bag_recovery import recover_bag
 
 __all__ = ["configure", "run"]
 
