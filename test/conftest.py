@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+# test/fixtures/ is importable as `fixtures` from every test module
+if str(REPO / "test") not in sys.path:
+    sys.path.insert(0, str(REPO / "test"))
 
 # One DDS domain per pytest process, so parallel runs on one machine never see each other's
 # topics; subprocesses started by tests inherit it. Discovery stays on loopback.

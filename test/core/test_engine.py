@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from fixtures.models import CountingPoolState
 
 from wint3r_ros.core import geometry as g
 from wint3r_ros.core.engine import EngineConfig, ScaleSmoother, StreamingReconstructor, fit_rig_scale
@@ -244,21 +245,8 @@ class KnownGeometryModel:
     by MODEL_UNITS_PER_METRE: a fronto-parallel plane at DEPTH_M, confidence 5 except 1 in the
     first pixel column, poses from true_world_from_base and MOUNTS."""
 
-    class State:
-        def __init__(self):
-            self.n = 0
-
-        def pool_size(self):
-            return self.n
-
-        def pool_tokens(self):
-            return torch.ones(self.n, 4)
-
-        def keep_pool(self, indices):
-            self.n = len(set(indices))
-
     def new_stream(self):
-        return self.State()
+        return CountingPoolState()
 
     def step(self, state, images, keys=None):
         from types import SimpleNamespace

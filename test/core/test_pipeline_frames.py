@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
+from fixtures.models import CountingPoolState
 
 from wint3r_ros.calib.frames import base_from_cam0, rebase
 from wint3r_ros.core import geometry as g
@@ -27,20 +28,8 @@ class TruthModel:
     """The model's streaming interface answering with the true camera poses (relative to the
     stream's first camera-0 image, in model units) and a plane at 2 m."""
 
-    class State:
-        n = 0
-
-        def pool_size(self):
-            return self.n
-
-        def pool_tokens(self):
-            return torch.ones(self.n, 4)
-
-        def keep_pool(self, indices):
-            self.n = len(set(indices))
-
     def new_stream(self):
-        return self.State()
+        return CountingPoolState()
 
     def step(self, state, images, keys=None):
         s, _, h, w = images.shape
