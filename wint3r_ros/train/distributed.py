@@ -119,8 +119,7 @@ class DistributedTrainer(Trainer):
     def train_step(self, step: int) -> dict[str, float]:
         """One optimizer step on this rank's share of the global batch of `step`."""
         cfg = self.config
-        for group in self.optimizer.param_groups:
-            group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step, cfg.steps)
+        self.set_learning_rate(step)
         samples = rank_samples(step, self.clips_per_step, self.env.rank, self.env.world_size)
         clips = [self.sample_index(k) for k in samples]
         objective = self.ddp or _ClipObjective(self.model, cfg.loss)
@@ -135,11 +134,7 @@ class DistributedTrainer(Trainer):
                 (loss / self.clips_per_step).backward()
             for k, v in terms.items():
                 totals[k] = totals.get(k, 0.0) + float(v) / len(clips)
-        if cfg.optim.grad_clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
-            totals["grad_norm"] = float(norm)
-        self.optimizer.step()
-        totals["lr"] = self.optimizer.param_groups[0]["lr"]
+        self.clip_and_step(totals)
         self._record_clips(step, clips)
         return totals
 

@@ -170,8 +170,7 @@ class BagFinetuner(Trainer):
         """clip_loss (supervised weights at 0 unless --supervised) + the rig term."""
         cfg = self.config
         clip = self.train_set[self.sample_index(step)].to(self.device)
-        for group in self.optimizer.param_groups:
-            group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step, cfg.steps)
+        self.set_learning_rate(step)
         out = forward_clip(self.model, clip.images, clip.windows)
         loss, terms = clip_loss(out, clip, cfg.loss)
         if self.rig_weight:
@@ -189,12 +188,7 @@ class BagFinetuner(Trainer):
                 terms["total"] = float(loss.detach())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if cfg.optim.grad_clip > 0:
-            terms["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(),
-                                                                      cfg.optim.grad_clip))
-        self.optimizer.step()
-        terms["lr"] = self.optimizer.param_groups[0]["lr"]
-        return terms
+        return self.clip_and_step(terms)
 
     def validate(self) -> dict[str, Any]:
         """The evaluation protocol on the held-out sets of every bag."""

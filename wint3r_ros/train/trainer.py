@@ -286,22 +286,30 @@ class Trainer:
         n = len(self.train_set)
         return epoch_order(n, self.config.seed, step // n)[step % n]
 
-    def train_step(self, step: int) -> dict[str, float]:
-        """One optimizer step on the clip of `step`; returns the logged terms."""
+    def set_learning_rate(self, step: int) -> None:
+        """The schedule's learning rate for `step` (warm-up, then cosine decay)."""
         cfg = self.config
-        clip = self.train_set.clip(self.sample_index(step), self.cameras_at(step)).to(self.device)
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.optim.lr * cfg.optim.lr_factor(step, cfg.steps)
-        out = forward_clip(self.model, clip.images, clip.windows)
-        loss, terms = clip_loss(out, clip, cfg.loss)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.optim.grad_clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+
+    def clip_and_step(self, terms: dict[str, float]) -> dict[str, float]:
+        """Clip the accumulated gradients, step the optimizer; grad_norm and lr into `terms`."""
+        if self.config.optim.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
             terms["grad_norm"] = float(norm)
         self.optimizer.step()
         terms["lr"] = self.optimizer.param_groups[0]["lr"]
         return terms
+
+    def train_step(self, step: int) -> dict[str, float]:
+        """One optimizer step on the clip of `step`; returns the logged terms."""
+        clip = self.train_set.clip(self.sample_index(step), self.cameras_at(step)).to(self.device)
+        self.set_learning_rate(step)
+        out = forward_clip(self.model, clip.images, clip.windows)
+        loss, terms = clip_loss(out, clip, self.config.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return self.clip_and_step(terms)
 
     def validate(self) -> dict[str, Any]:
         """The evaluation protocol on the first val scenes (short sequences)."""
