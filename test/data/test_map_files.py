@@ -2,13 +2,10 @@
 parsed back with a reader written here from the formats' published descriptions."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fixtures.map_readers import read_pcd, read_ply, read_tum  # noqa: E402
 
 from wint3r_ros.core.geometry import matrix_from_quat_xyzw  # noqa: E402

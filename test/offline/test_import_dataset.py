@@ -2,14 +2,9 @@
 process-bag and ``eval --bag`` read (images, camera_info, /tf_static, ground truth)."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fixtures.datasets import TUM_PAIRS, ns, write_kitti_odometry, write_tum  # noqa: E402
 
 from wint3r_ros import cli  # noqa: E402

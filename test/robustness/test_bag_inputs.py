@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import random
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.cameras import make_rig, texture  # noqa: E402
 
 from wint3r_ros.cli import main
 from wint3r_ros.data import messages as m
 from wint3r_ros.data.bag import BagReader, BagWriter
 from wint3r_ros.data.rig_files import save_rig
 from wint3r_ros.errors import BagError, InputError
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fixtures.cameras import make_rig, texture  # noqa: E402
 
 T0 = 1_700_000_000 * 10**9
 MS = 1_000_000

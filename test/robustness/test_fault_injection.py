@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures.cameras import write_rig  # noqa: E402
 

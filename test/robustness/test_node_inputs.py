@@ -8,15 +8,12 @@ resolutions (aspect) across a window, NaN in a batch's camera_info. The callback
 directly (what the executor would do) so that each drop is deterministic."""
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 from fixtures.cameras import NAMES, make_rig, texture, write_rig  # noqa: E402

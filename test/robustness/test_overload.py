@@ -4,15 +4,12 @@ windows oldest first and counts them (status topic), never holds more than queue
 and keeps working on recent windows (bounded latency) instead of an ever older backlog."""
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 from fixtures.cameras import write_rig  # noqa: E402

@@ -3,15 +3,11 @@
 the windows with the same pixels for PNG); an undecodable one is counted as bad_image."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures.cameras import texture, write_rig  # noqa: E402
 from fixtures.graph import sync_overrides  # noqa: E402

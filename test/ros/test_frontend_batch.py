@@ -2,14 +2,10 @@
 WindowBatch round trip (raw and JPEG) back into an engine Window with stable set indices."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures.cameras import make_rig, texture  # noqa: E402
 

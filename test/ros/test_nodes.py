@@ -4,16 +4,13 @@ checks at start-up and at run time, JPEG transport to a fusion node without a ri
 warning for a silent topic with a QoS mismatch."""
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 from fixtures.cameras import NAMES, SyntheticCameras, texture, write_rig  # noqa: E402

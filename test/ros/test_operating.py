@@ -2,7 +2,6 @@
 a client, ~/map_cloud bounded over a long run, extrinsics from /tf_static."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fixtures.cameras import make_rig, write_rig  # noqa: E402
 from fixtures.graph import fusion_overrides, random_tiny_model, spin_until, window_batches  # noqa: E402
 from fixtures.map_readers import read_pcd, read_ply, read_tum  # noqa: E402

@@ -5,16 +5,13 @@ process-bag gives the same frames out, the same poses and the same depth, with t
 of the bag included."""
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 from fixtures.graph import REMAP_WINDOWS, Recorder, random_tiny_model, record_all  # noqa: E402

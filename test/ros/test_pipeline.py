@@ -3,14 +3,10 @@ dropped frame and one frame of a bad encoding -> sync_node -> WindowBatch -> fus
 model, random weights) -> TF, depth + camera_info, confidence, cloud, odometry, path, status."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 from fixtures.cameras import MOUNTS, NAMES, make_rig  # noqa: E402

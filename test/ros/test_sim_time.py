@@ -2,14 +2,10 @@
 --clock) starts a new sync epoch and resets the reconstruction, reported, not crashed on."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 from fixtures.cameras import SyntheticCameras, publish_clock  # noqa: E402

@@ -4,13 +4,11 @@ and /diagnostics."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures.cameras import NAMES, make_rig, texture  # noqa: E402
 from fixtures.graph import sync_overrides  # noqa: E402

@@ -12,8 +12,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fixtures.datasets import write_tum_sequence  # noqa: E402
 
 from wint3r_ros import cli  # noqa: E402

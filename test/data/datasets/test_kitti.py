@@ -2,13 +2,8 @@
 (val_selection_cropped, sparse 16-bit depth / 256) readers."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from fixtures.datasets import (  # noqa: E402
     KITTI_DRIVE,
     kitti_projection,

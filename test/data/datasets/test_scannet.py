@@ -2,12 +2,7 @@
 intrinsics, millimetre depth, -inf poses read as missing."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from fixtures.datasets import SCANNET_K, write_scannet  # noqa: E402
 
 from wint3r_ros.data.datasets import open_dataset  # noqa: E402

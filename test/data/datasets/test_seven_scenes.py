@@ -2,12 +2,7 @@
 4x4 camera-to-world pose files, the published intrinsics, 30 Hz stamps."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from fixtures.datasets import rgb_pattern, write_seven_scenes  # noqa: E402
 
 from wint3r_ros.data.datasets import open_dataset  # noqa: E402

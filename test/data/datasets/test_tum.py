@@ -3,13 +3,9 @@ unsynchronised rgb/depth stamps, 16-bit depth at 5000 per metre, quaternion grou
 from __future__ import annotations
 
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from fixtures.datasets import (  # noqa: E402
     TUM_GT_OF_FRAME,
     TUM_PAIRS,
