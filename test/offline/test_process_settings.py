@@ -121,4 +121,4 @@ def test_one_function_builds_the_engine_config_with_one_threshold_default():
                          warn=warned.append).max_pool_entries == 24 and warned
     assert {s.name for s in SYNC_PARAMETERS} & {s.name for s in FUSION_PARAMETERS} == \
         {"rig_file", "base_frame", "queue_size", "status_period", "silence_timeout", "hold_timeout",
-         "bag_mode"}
+         "bag_mode", "buffer_budget_mb"}

@@ -58,6 +58,10 @@ Robustness, all in stream time (the stamps), never wall time:
 - `exclude(stream)` treats a stream that delivers but can never match (its clock is off by more
   than the slop; the `Synchronizer` finds it by phase) as silent until `include(stream)`; its
   messages meanwhile are dropped as `out_of_phase`.
+- bytes: with `max_bytes` > 0 the queues together hold at most that many bytes of items (sized
+  by `item_nbytes`: an array's nbytes, a message's data): over it, the oldest waiting message of
+  the streams holding more than one is dropped (`byte_budget`); each stream keeps its newest,
+  so sets still form with the smallest budget. Counts bound the queues for small images, bytes for large ones.
 """
 from __future__ import annotations
 
@@ -72,7 +76,7 @@ from typing import Any
 from wint3r_ros.errors import ConfigError, SyncError
 
 __all__ = ["ApproximateTimePolicy", "ExactTimePolicy", "SyncedSet", "SyncEvent", "StreamStats",
-           "SyncStats", "DROP_REASONS", "EVENT_KINDS", "NS_PER_S", "ns_from_seconds"]
+           "SyncStats", "DROP_REASONS", "EVENT_KINDS", "NS_PER_S", "ns_from_seconds", "item_nbytes"]
 
 NS_PER_S = 1_000_000_000
 
@@ -87,9 +91,32 @@ DROP_REASONS = (
     "reset",           # queued when a time jump reset the policy
     "pre_reset",       # from the old timeline after another stream's time jump
     "out_of_phase",    # its stream is left out of the sets (`exclude`: its clock is off)
+    "byte_budget",     # the queues held more than max_bytes (the oldest waiting message dropped)
 )
 EVENT_KINDS = ("time_jump", "stream_silent", "stream_recovered", "stalled", "resumed",
                "clock_warning", "clock_ok")
+
+
+def item_nbytes(item: Any) -> int:
+    """Bytes an item holds, for byte budgets: an array's ``nbytes``, a message's ``data``
+    (sensor_msgs/Image, CompressedImage; rclpy or rosbags), a tuple's parts; 0 if unknown."""
+    if item is None:
+        return 0
+    nbytes = getattr(item, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    data = getattr(item, "data", None)
+    if data is not None:
+        size = getattr(data, "nbytes", None)
+        if isinstance(size, int):
+            return size
+        try:
+            return len(data) * getattr(data, "itemsize", 1)
+        except TypeError:
+            return 0
+    if isinstance(item, tuple):
+        return sum(item_nbytes(x) for x in item)
+    return 0
 
 
 def ns_from_seconds(seconds: float) -> int:
@@ -203,13 +230,16 @@ def _stamp_ns(value: Any, where: str) -> int:
 class _Stream:
     """Queue and bookkeeping of one input stream (stamps are aligned ns)."""
 
-    __slots__ = ("stamps", "sources", "items", "newest", "last_emitted", "silent", "excluded",
-                 "awaiting_jump", "intervals", "stats", "lower_bound", "reorder", "lateness")
+    __slots__ = ("stamps", "sources", "items", "sizes", "bytes", "newest", "last_emitted",
+                 "silent", "excluded", "awaiting_jump", "intervals", "stats", "lower_bound",
+                 "reorder", "lateness")
 
     def __init__(self, name: str, lower_bound: int | None, reorder: int | None) -> None:
         self.stamps: list[int] = []
         self.sources: list[int] = []
         self.items: list[Any] = []
+        self.sizes: list[int] = []  # item_nbytes of each queued item
+        self.bytes = 0              # their sum
         self.newest: int | None = None
         self.last_emitted: int | None = None
         self.silent = False
@@ -253,7 +283,14 @@ class _Stream:
             del self.stamps[:count]
             del self.sources[:count]
             del self.items[:count]
+            self.bytes -= sum(self.sizes[:count])
+            del self.sizes[:count]
             self.stats.dropped[reason] += count
+
+    def pop_front(self) -> tuple[int, int, Any]:
+        """The oldest queued message: (aligned stamp, source stamp, item)."""
+        self.bytes -= self.sizes.pop(0)
+        return self.stamps.pop(0), self.sources.pop(0), self.items.pop(0)
 
     def clear(self, reason: str) -> None:
         self.drop_front(len(self.stamps), reason)
@@ -271,7 +308,9 @@ class ApproximateTimePolicy:
     stream_timeout: seconds of stream time after which a stream without messages is silent;
     allow_degraded / min_streams: keep emitting sets of the present streams;
     jump_back_threshold: seconds a stamp may go back on its stream before it counts as a time
-    jump; max_events: the event buffer's length.
+    jump; max_events: the event buffer's length; max_bytes: bytes of items all queues may hold
+    together (0: bounded by queue_size only; settable at any time, the front end lowers it by
+    what its windows hold).
     """
 
     def __init__(self, num_streams: int, queue_size: int = 10, slop: float = 0.02, *,
@@ -280,7 +319,7 @@ class ApproximateTimePolicy:
                  reorder_window: str | float | Sequence[float] = "auto",
                  stream_timeout: float = 1.0, allow_degraded: bool = False,
                  min_streams: int = 1, jump_back_threshold: float = 1.0,
-                 max_events: int = 256) -> None:
+                 max_events: int = 256, max_bytes: int = 0) -> None:
         def need(ok: bool, name: str, value: Any, rule: str) -> None:
             if not ok:
                 raise ConfigError(f"{type(self).__name__}: {name}={value!r} {rule}")
@@ -311,6 +350,9 @@ class ApproximateTimePolicy:
         self.min_streams = min_streams
         self.jump_back_threshold = float(jump_back_threshold)
         self.stream_names = names
+        need(isinstance(max_bytes, int) and max_bytes >= 0, "max_bytes", max_bytes,
+             "must be an integer >= 0 (0: no byte bound)")
+        self.max_bytes = max_bytes
         self._streams = [_Stream(n, b, r) for n, b, r in zip(names, bounds, reorder)]
         self._events: deque[SyncEvent] = deque(maxlen=max_events)
         self._event_counts = {k: 0 for k in EVENT_KINDS}
@@ -379,7 +421,10 @@ class ApproximateTimePolicy:
         if self._accept(stream, st, stamp):
             self._insert(st, stamp, source, item)
         self._check_silence()
-        return self._match(flush=False)
+        sets = self._match(flush=False)
+        if self.max_bytes:   # after matching: what just completed a set is not dropped
+            self.trim_to_budget()
+        return sets
 
     def advance_time(self, stamp_ns: int) -> list[SyncedSet]:
         """Move stream time to `stamp_ns` without a message (e.g. from /clock), so silent
@@ -447,6 +492,11 @@ class ApproximateTimePolicy:
         return self._now
 
     @property
+    def queued_bytes(self) -> int:
+        """Bytes of the items waiting in the queues (`item_nbytes`)."""
+        return sum(s.bytes for s in self._streams)
+
+    @property
     def stats(self) -> SyncStats:
         """A snapshot of the counters (copies; safe to keep)."""
         streams = []
@@ -511,6 +561,9 @@ class ApproximateTimePolicy:
         st.stamps.insert(i, stamp)
         st.sources.insert(i, source)
         st.items.insert(i, item)
+        size = item_nbytes(item)
+        st.sizes.insert(i, size)
+        st.bytes += size
         if st.newest is None or stamp > st.newest:
             if st.newest is not None:
                 st.intervals.append(stamp - st.newest)
@@ -521,6 +574,18 @@ class ApproximateTimePolicy:
             self._epoch_start = stamp
         if len(st.stamps) > self.queue_size:
             st.drop_front(len(st.stamps) - self.queue_size, "queue_overflow")
+
+    def trim_to_budget(self) -> None:
+        """Over max_bytes: drop the oldest waiting message of the streams holding more than one
+        (each stream keeps its newest, so sets still form) until the queues fit."""
+        total = self.queued_bytes
+        while total > self.max_bytes:
+            held = [s for s in self._streams if len(s.stamps) > 1]
+            if not held:
+                return
+            victim = min(held, key=lambda s: s.stamps[0])
+            total -= victim.sizes[0]
+            victim.drop_front(1, "byte_budget")
 
     def _reset(self, index: int, stamp: int, previous: int) -> None:
         """A time jump on stream `index`: clear every queue and start a new timeline."""
@@ -629,9 +694,8 @@ class ApproximateTimePolicy:
         for j, pos in zip(active, chosen):
             s = self._streams[j]
             s.drop_front(pos, "superseded")
-            aligned[j] = s.last_emitted = s.stamps.pop(0)
-            stamps[j] = s.sources.pop(0)
-            items[j] = s.items.pop(0)
+            aligned[j], stamps[j], items[j] = s.pop_front()
+            s.last_emitted = aligned[j]
             s.stats.matched += 1
         result = SyncedSet(items, stamps, aligned, self._sets)
         self._sets += 1

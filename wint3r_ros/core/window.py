@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wint3r_ros.core.sync import item_nbytes
 from wint3r_ros.errors import ConfigError, SyncError
 
 __all__ = ["WindowConfig", "Frame", "Window", "RingBuffer", "WindowBuilder", "ORDERS"]
@@ -222,6 +223,10 @@ class WindowBuilder:
         self._steps.clear()
         self._new = 0
         self._last_stamp = None
+
+    def held_bytes(self) -> int:
+        """Bytes of the items the builder holds (the last L sets; `core.sync.item_nbytes`)."""
+        return sum(item_nbytes(e[2]) for buf in self._buffers for e in buf if e is not None)
 
     @property
     def stats(self) -> dict[str, Any]:

@@ -207,20 +207,36 @@ def check_image_layout(msg: Any, topic: str = "") -> tuple[np.ndarray, int, int,
     return buf, height, width, step, row
 
 
-def large_image_warning(msg: Any, topic: str, held_per_camera: int, cameras: int) -> str | None:
-    """A warning when an image is above LARGE_IMAGE_BYTES, with what the buffers may hold.
+def large_image_warning(msg: Any, topic: str, held_per_camera: int, cameras: int,
+                        budget_bytes: int = 0, window_images: int = 0) -> str | None:
+    """A warning when an image is above LARGE_IMAGE_BYTES or a window of such images does not
+    fit ``budget_bytes``, with what the buffers may hold.
 
-    Buffers (sync queues, reorder buffers, windows, outboxes) are bounded in images; this
-    turns their bound into bytes for the user: ``held_per_camera`` images of each of
-    ``cameras`` cameras. None for a normal image."""
+    Buffers (sync queues, reorder buffers, windows, outboxes) are bounded in images
+    (``held_per_camera`` of each of ``cameras``) and, with ``budget_bytes`` (the node's
+    buffer_budget_mb), in bytes: a window of ``window_images`` images is never cut, so that
+    much is held whatever the budget. None for a normal image."""
     size = int(msg.step) * int(msg.height)
-    if size < LARGE_IMAGE_BYTES:
+    floor = size * (window_images + cameras)
+    if size < LARGE_IMAGE_BYTES and not (budget_bytes and floor > budget_bytes):
         return None
     total = size * held_per_camera * cameras
-    return (f"{_where(topic)}: {int(msg.width)}x{int(msg.height)} {msg.encoding} images of "
-            f"{size / 2**20:.0f} MiB: the buffers may hold {held_per_camera} per camera, about "
-            f"{total / 2**30:.1f} GiB for {cameras} camera(s); the model reads them scaled down, "
-            f"so a smaller driver resolution costs nothing in accuracy")
+    text = (f"{_where(topic)}: {int(msg.width)}x{int(msg.height)} {msg.encoding} images of "
+            f"{size / 2**20:.0f} MiB")
+    if budget_bytes and budget_bytes < total:
+        total = max(budget_bytes, floor)
+        text += (f": buffer_budget_mb ({budget_bytes >> 20} MiB) holds about "
+                 f"{budget_bytes // size} of them, so images waiting for a match are dropped "
+                 f"first (byte_budget)")
+        if floor > budget_bytes:
+            text += (f"; one window of {window_images} images and each camera's newest need "
+                     f"{floor / 2**30:.1f} GiB, more than the budget")
+        text += f"; the buffers may hold about {total / 2**30:.1f} GiB"
+    else:
+        text += (f": the buffers may hold {held_per_camera} per camera, about "
+                 f"{total / 2**30:.1f} GiB for {cameras} camera(s)")
+    return text + ("; the model reads them scaled down, so a smaller driver resolution costs "
+                   "nothing in accuracy")
 
 
 def array_from_image(msg: Any, topic: str = "") -> np.ndarray:

@@ -144,16 +144,17 @@ class CropMapping:
                 "crop_offset": list(self.crop_offset), "output_size": list(self.output_size)}
 
 
-def _as_float_batch(images) -> torch.Tensor:
-    """Images in any accepted layout -> float [S, 3, H, W] in [0, 1]."""
+def _image_tensors(images) -> list[torch.Tensor]:
+    """Images in any accepted layout -> [1, 3, H, W] tensors, one per image, in their own dtype
+    (checked; views where possible), so each is made float on its own."""
     if isinstance(images, (list, tuple)):
         if not images:
             raise InputError("preprocess: no images")
-        parts = [_as_float_batch(im) for im in images]
+        parts = [t for im in images for t in _image_tensors(im)]
         if len({p.shape[-2:] for p in parts}) != 1:
             raise InputError(f"preprocess: images differ in size {[tuple(p.shape[-2:]) for p in parts]}; "
                              "preprocess each camera separately")
-        return torch.cat(parts)
+        return parts
     t = torch.from_numpy(np.ascontiguousarray(images)) if isinstance(images, np.ndarray) else images
     if not isinstance(t, torch.Tensor):
         raise InputError(f"preprocess: expected numpy arrays or tensors, got {type(images).__name__}")
@@ -165,11 +166,14 @@ def _as_float_batch(images) -> torch.Tensor:
         t = t.permute(0, 3, 1, 2)  # (S, 3, H, W)
     elif t.shape[1] != 3:
         raise InputError(f"preprocess: no 3-channel (RGB) axis in shape {list(t.shape)}")
-    if t.dtype == torch.uint8:
-        return t.float() / 255.0
-    if not t.is_floating_point():
+    if t.dtype != torch.uint8 and not t.is_floating_point():
         raise InputError(f"preprocess: expected uint8 or float images, got {t.dtype}")
-    return t.float()
+    return list(t.split(1))
+
+
+def _as_float(t: torch.Tensor) -> torch.Tensor:
+    """uint8 -> float in [0, 1]; float -> float32."""
+    return t.float() / 255.0 if t.dtype == torch.uint8 else t.float()
 
 
 def preprocess(images, target_long_side: int = 512, normalize: bool = True,
@@ -179,19 +183,24 @@ def preprocess(images, target_long_side: int = 512, normalize: bool = True,
     images: uint8 or float-in-[0, 1] RGB, as [H, W, 3], [S, H, W, 3], [S, 3, H, W] (numpy or
     torch) or a list of such, all of one size. target_long_side: 512 for the published model,
     a smaller multiple of 16 (e.g. 128) for the tiny one. normalize: ImageNet mean/std.
+    Each image is made float and resized on its own: a window of 8000x6000 images costs one
+    full-size float image at a time (576 MB), not one per image.
     """
-    x = _as_float_batch(images)
-    if device is not None:
-        x = x.to(device)
-    h, w = x.shape[-2:]
+    parts = _image_tensors(images)
+    h, w = parts[0].shape[-2:]
     if h < 1 or w < 1:
         raise InputError(f"preprocess: empty image {w}x{h}")
     long_side = max(w, h)
     new_w, new_h = (int(round(s * target_long_side / long_side)) for s in (w, h))
     new_w, new_h = max(new_w, 1), max(new_h, 1)
-    if (new_w, new_h) != (w, h):
-        x = F.interpolate(x, size=(new_h, new_w), mode="bicubic", align_corners=False,
-                          antialias=True).clamp_(0.0, 1.0)
+    resized = []
+    for part in parts:
+        x = _as_float(part.to(device) if device is not None else part)
+        if (new_w, new_h) != (w, h):
+            x = F.interpolate(x, size=(new_h, new_w), mode="bicubic", align_corners=False,
+                              antialias=True).clamp_(0.0, 1.0)
+        resized.append(x)
+    x = torch.cat(resized)
     crop_w, crop_h = choose_resolution(new_w, new_h, target_long_side)
     x0, y0 = new_w // 2 - crop_w // 2, new_h // 2 - crop_h // 2
     pad = (max(0, -x0), max(0, x0 + crop_w - new_w), max(0, -y0), max(0, y0 + crop_h - new_h))

@@ -74,6 +74,8 @@ class ProcessResult:
     metric_scale: bool = False
     silent_cameras: list[str] = field(default_factory=list)
     map_files: list[str] = field(default_factory=list)
+    peak_buffer_bytes: int = 0   # most bytes of images the front end held (with a budget)
+    buffer_budget_bytes: int = 0
 
     @property
     def frames_per_s(self) -> float:
@@ -236,7 +238,9 @@ class _BagRun:
             self.size_checked.add(cam)
             sync = self.cfg.sync
             note = large_image_warning(msg.msg, msg.topic, 16 + sync["queue_size"] +
-                                       sync["window_length"], len(self.image_topics))
+                                       sync["window_length"], len(self.image_topics),
+                                       self.pipeline.front.settings.buffer_bytes,
+                                       sync["window_length"] * len(self.image_topics))
             if note:
                 self.log(f"process-bag: warning: {note}")
         return True
@@ -332,6 +336,8 @@ class _BagRun:
         result.frames_dropped = int(sum(result.drops.values()))
         result.counts = dict(self.writer.counts)
         result.silent_cameras = [c["name"] for c in stats["cameras"] if c["silent"]]
+        result.peak_buffer_bytes = stats["peak_held_bytes"]
+        result.buffer_budget_bytes = self.pipeline.front.settings.buffer_bytes
         engine = self.pipeline.fusion.engine
         result.metric_scale = bool(engine is not None and engine.metric)
         self.timer.seconds["total"] = time.perf_counter() - self.t_start
@@ -392,8 +398,10 @@ def _save_map(run_: _BagRun, map_dir: str | Path) -> list[str]:
 
 def _read(run_: _BagRun, reader: Any, topics: list[str], bar: Any) -> None:
     """Feed every message of ``topics`` in stamp order; then finish the stream."""
+    budget = run_.pipeline.front.settings.buffer_bytes   # a quarter for the stamp-order buffer
     stream = reader.messages_by_stamp(
-        topics, jump_back_s=run_.cfg.sync["jump_back_threshold"])
+        topics, jump_back_s=run_.cfg.sync["jump_back_threshold"],
+        max_buffer_bytes=min(256 << 20, budget // 4) if budget else 256 << 20)
     going = True
     while going:
         run_.timer.start("read_decode")

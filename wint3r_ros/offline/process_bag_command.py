@@ -109,6 +109,9 @@ def _report(result: ProcessResult, cameras: int, cfg: ProcessConfig) -> None:
                  "min_cameras in --sync-config keeps the others going)"
                  if result.silent_cameras else ""), file=sys.stderr)
     print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
+    if result.buffer_budget_bytes:
+        print(f"buffers: at most {result.peak_buffer_bytes / 2**20:.1f} MiB of images waiting for "
+              f"a match or a window (buffer_budget_mb {result.buffer_budget_bytes >> 20})")
     if result.metrics is not None:
         m = result.metrics
         if m["depth_frames"] == 0 and result.frames_out:

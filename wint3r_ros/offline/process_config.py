@@ -1,9 +1,10 @@
 """process-bag's settings: the nodes' parameter files, each for its own half of the pipeline.
 
 ``--sync-config`` is read as sync_node's parameters (the front end: slop, queue_size in messages
-per camera, min_cameras, windows), ``--model-config`` as fusion_node's (model, engine, outputs;
-queue_size in windows, which process-bag does not use); a file may hold both nodes' sections,
-as a launch file's parameter file does. Every value is checked with the nodes' own rules
+per camera, min_cameras, windows, buffer_budget_mb for its images and a quarter of it for the
+stamp-order buffer), ``--model-config`` as fusion_node's (model, engine, outputs; queue_size and
+buffer_budget_mb of the windows waiting for the model, which process-bag does not have); a file
+may hold both nodes' sections, as a launch file's parameter file does. Every value is checked with the nodes' own rules
 (`core.pipeline.params`): an unknown name or a bad value is refused in one line naming the file.
 The flags (``--checkpoint``, ``--device``, ``--input-long-side``, ``--threads``,
 ``--confidence-threshold``) are fusion_node parameters that override the model file.

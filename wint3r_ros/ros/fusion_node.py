@@ -65,8 +65,8 @@ def __getattr__(name: str) -> Any:
         return load_reconstruction_model
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-DROP_REASONS = ("queue_full", "latency_budget", "stream_reset", "bad_window", "error",
-                "bad_camera_info")
+DROP_REASONS = ("queue_full", "byte_budget", "latency_budget", "stream_reset", "bad_window",
+                "error", "bad_camera_info")
 
 
 class FusionNode(Node):
@@ -207,20 +207,29 @@ class FusionNode(Node):
 
     # ---------------------------------------------------------------------- executor side
     def _on_batch(self, msg: Any) -> None:
-        """Queue a batch (never blocks on the model); a full queue drops its oldest window, or
-        in bag mode makes this callback wait for the worker (lossless)."""
+        """Queue a batch (never blocks on the model); a full queue (queue_size windows, or
+        buffer_budget_mb of images) drops its oldest window, or in bag mode makes this callback
+        wait for the worker (lossless). The newest window is always taken."""
         self.watchdog.mark("~/windows")
         arrival = time.monotonic()
+        size = batch_bytes(msg)
         with self._cond:
-            while self.p["bag_mode"] and len(self._queue) >= self.p["queue_size"] and \
-                    not self._stop.is_set():
+            while self.p["bag_mode"] and self._queue_full(size) and not self._stop.is_set():
                 self._cond.wait(0.05)
-            if len(self._queue) >= self.p["queue_size"]:
+            while self._queue_full(size):
+                reason = "queue_full" if len(self._queue) >= self.p["queue_size"] else "byte_budget"
                 self._queue.popleft()
-                self.drops["queue_full"] += 1
-            self._queue.append((msg, arrival))
+                self.drops[reason] += 1
+            self._queue.append((msg, arrival, size))
             self._newest_ns = max(self._newest_ns, convert.ns_from_stamp(msg.header.stamp))
             self._cond.notify()
+
+    def _queue_full(self, size: int) -> bool:
+        """No room for a window of ``size`` bytes (the lock is held)."""
+        if len(self._queue) >= self.p["queue_size"]:
+            return True
+        budget = self.p["buffer_budget_mb"] << 20
+        return bool(budget and self._queue and sum(q[2] for q in self._queue) + size > budget)
 
     def _on_clock_jump(self, jump: Any) -> None:
         """The ROS clock went back (a looping bag): reset, and drop queued windows of the old
@@ -455,6 +464,11 @@ class FusionNode(Node):
         stop_worker(self._stop, self._cond, self._worker, timeout=30.0)
         self.watchdog.destroy()
         super().destroy_node()
+
+
+def batch_bytes(msg: Any) -> int:
+    """Bytes of the images in a WindowBatch (raw and compressed)."""
+    return sum(len(m.data) for m in msg.images) + sum(len(m.data) for m in msg.compressed_images)
 
 
 def main(args: Sequence[str] | None = None) -> int:

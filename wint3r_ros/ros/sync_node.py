@@ -15,7 +15,9 @@ stays silent gets a warning saying why it probably is (QoS mismatch, no publishe
 Callbacks never block: they match stamps under a lock and hand complete windows to a publisher
 thread, which builds the batches (JPEG-encodes them) and publishes them in window order; if it
 falls behind, the oldest waiting window is dropped and counted (``windows/outbox_full``). The
-node works under single- and multi-threaded executors alike.
+images held (sync queues, the window being built, the outbox) stay within ``buffer_budget_mb``
+(see core/pipeline/frontend.py; the outbox keeps at least one window). The node works under
+single- and multi-threaded executors alike.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from rclpy.node import Node
 from wint3r_ros.core.pipeline.frontend import SyncFrontEnd
 from wint3r_ros.core.pipeline.params import SYNC_PARAMETERS, compressed_topic, cross_check, names_rule
 from wint3r_ros.core.pipeline.settings import resolve_base_frame, sync_settings
+from wint3r_ros.core.sync import item_nbytes
 from wint3r_ros.data.messages import large_image_warning
 from wint3r_ros.errors import ConfigError, InputError
 from wint3r_ros.ros import convert, diagnostics, qos, sync_status
@@ -61,6 +64,7 @@ class SyncNode(Node):
         self._lock = threading.Lock()           # the front end, the outbox and the counters
         self._outbox_ready = threading.Condition(self._lock)
         self._outbox: deque = deque()           # complete windows for the publisher thread
+        self._outbox_bytes = 0                  # bytes of their new images (window_bytes)
         self._size_checked: set[int] = set()    # cameras whose image size was looked at
         self._outbox_dropped = 0
         self._last_image: float | None = None  # wall time of the last image taken in
@@ -230,7 +234,9 @@ class SyncNode(Node):
         if cam not in self._size_checked:   # the first image of this camera: warn once
             self._size_checked.add(cam)
             note = large_image_warning(msg, topic, self.p["queue_size"] + self.p["window_length"]
-                                       * (1 + _OUTBOX_SIZE), len(self.camera_names))
+                                       * (1 + _OUTBOX_SIZE), len(self.camera_names),
+                                       self.front.settings.buffer_bytes,
+                                       self.p["window_length"] * len(self.camera_names))
             if note:
                 self.get_logger().warning(note)
         stamp_ns = convert.ns_from_stamp(msg.header.stamp)
@@ -249,7 +255,7 @@ class SyncNode(Node):
             self._newest_ns = max(self._newest_ns, stamp_ns)
             self._last_image = arrival
             try:
-                windows = self.front.add(cam, stamp_ns, msg)
+                windows = self.front.add(cam, stamp_ns, msg, self._outbox_bytes)
             except Exception as err:  # a SyncError must not take the node down
                 windows = []
                 self._ratelog(("sync", cam), f"{topic}: {err}")
@@ -258,20 +264,31 @@ class SyncNode(Node):
         self._log_events(events)
 
     def _to_outbox(self, windows: list[Any], arrival: float) -> None:
-        """Queue complete windows for the publisher thread (the lock is held). Full: the
-        oldest is dropped (counted), or in bag mode the callback waits for the thread."""
+        """Queue complete windows for the publisher thread (the lock is held). Full (in windows,
+        or in bytes with the front end's images): the oldest is dropped (counted), or in bag
+        mode the callback waits for the thread."""
         for w in windows:
-            while self.p["bag_mode"] and len(self._outbox) >= _OUTBOX_SIZE and \
-                    not self._stop.is_set():
+            size = window_bytes(w.window)
+            while self.p["bag_mode"] and self._outbox_full(size) and not self._stop.is_set():
                 self._outbox_ready.notify()
                 self._outbox_ready.wait(0.05)
-            if len(self._outbox) >= _OUTBOX_SIZE:
-                self._outbox.popleft()
+            while self._outbox_full(size):
+                self._outbox_bytes -= self._outbox.popleft()[-1]
                 self._outbox_dropped += 1
             self._outbox.append((w, self._camera_infos(w.window), self._frame_ids(),
-                                 arrival, self.p["transport"], self.p["jpeg_quality"]))
+                                 arrival, self.p["transport"], self.p["jpeg_quality"], size))
+            self._outbox_bytes += size
         if windows:
             self._outbox_ready.notify()
+
+    def _outbox_full(self, size: int) -> bool:
+        """No room for a window of ``size`` bytes: OUTBOX_SIZE windows, or (with at least one
+        waiting) the budget taken by the front end's images and the waiting windows."""
+        if len(self._outbox) >= _OUTBOX_SIZE:
+            return True
+        budget = self.front.settings.buffer_bytes
+        return bool(budget and self._outbox and
+                    self.front.held_bytes() + self._outbox_bytes + size > budget)
 
     def _flush_if_idle(self) -> None:
         """No image for hold_timeout (wall) seconds: send the sets still waiting for a window
@@ -335,7 +352,8 @@ class SyncNode(Node):
                     self._outbox_ready.wait(0.5)
                 if self._stop.is_set():
                     return
-                w, infos, frame_ids, arrival, transport, quality = self._outbox.popleft()
+                w, infos, frame_ids, arrival, transport, quality, size = self._outbox.popleft()
+                self._outbox_bytes -= size
             try:
                 batch = build_window_batch(
                     w.window, index=w.index, epoch=w.epoch,
@@ -411,6 +429,11 @@ class SyncNode(Node):
         stop_worker(self._stop, self._outbox_ready, self._publisher, timeout=10.0)
         self.watchdog.destroy()
         super().destroy_node()
+
+
+def window_bytes(window: Any) -> int:
+    """Bytes of a window's new images (its overlap is counted with the window before it)."""
+    return sum(item_nbytes(f.item) for f in window.new_frames)
 
 
 def _window_batch_type() -> Any:

@@ -12,6 +12,13 @@ new epoch (window numbering starts again at 0), so the fusion half starts a new 
 Messages refused before the policy (bad encoding, malformed image) are counted with
 `reject(camera, reason)`, so per camera ``received == matched + dropped + rejected + pending``.
 
+Memory: the sync queues are bounded by `queue_size` messages and the window builder by L sets;
+with `SyncSettings.buffer_bytes` the images they hold (with what the caller says it holds of
+the windows, e.g. sync_node's outbox) are also bounded in bytes: the queues get what the
+window being built leaves of the budget, and over it the oldest waiting image is dropped
+(`byte_budget`, counted per camera). A window never loses an image, so the floor is one window
+plus each camera's newest image.
+
 Seam for sync features: the policy and its settings (`SyncSettings`, built from the
 SYNC_PARAMETERS values by `settings.sync_settings`) are made in `SyncFrontEnd.__init__`; the
 rest of the pipeline only sees `EpochWindow`s. Not thread-safe: the node calls `add` under its
@@ -59,6 +66,7 @@ class SyncFrontEnd:
         self._policy_resets = 0
         self._last_set: int | None = None
         self.sets = 0
+        self.peak_held_bytes = 0    # most bytes of images held after an add (with a budget)
         self._events: list[SyncEvent] = []
 
     # ------------------------------------------------------------------------- live settings
@@ -76,8 +84,18 @@ class SyncFrontEnd:
         """Count a message of ``camera`` refused before synchronisation."""
         self.rejected[camera][reason] += 1
 
-    def add(self, camera: int, stamp_ns: int, item: Any) -> list[EpochWindow]:
-        """Feed one message (stamp in integer nanoseconds); return the windows it completes."""
+    def held_bytes(self) -> int:
+        """Bytes of images held: waiting in the sync queues and in the window being built."""
+        return self.policy.queued_bytes + self.builder.held_bytes()
+
+    def add(self, camera: int, stamp_ns: int, item: Any, held_elsewhere: int = 0
+            ) -> list[EpochWindow]:
+        """Feed one message (stamp in integer nanoseconds); return the windows it completes.
+        held_elsewhere: bytes of this front end's windows the caller still holds (its outbox),
+        taken off the byte budget."""
+        budget = self.settings.buffer_bytes
+        if budget:
+            self.policy.max_bytes = max(1, budget - self.builder.held_bytes() - held_elsewhere)
         sets = self.sync.add(camera, int(stamp_ns), item)
         self._events.extend(self.sync.events())
         out: list[EpochWindow] = []
@@ -86,6 +104,10 @@ class SyncFrontEnd:
             self._policy_resets = resets
             self._new_epoch(out)
         self._push(sets, out)
+        if budget:   # the sets went into the window being built: the queues get what is left
+            self.policy.max_bytes = max(1, budget - self.builder.held_bytes() - held_elsewhere)
+            self.policy.trim_to_budget()
+            self.peak_held_bytes = max(self.peak_held_bytes, self.held_bytes() + held_elsewhere)
         return out
 
     def flush(self, drain: bool = True) -> list[EpochWindow]:
@@ -136,7 +158,8 @@ class SyncFrontEnd:
     def stats(self) -> dict[str, Any]:
         """Per camera: received (incl. rejected), matched, dropped per reason, rejected per reason,
         pending, silent, clock (offset, drift, state: `Synchronizer.clock_report`); and sets,
-        windows, epoch, stalled."""
+        windows, epoch, stalled, held_bytes (images held now) and peak_held_bytes (the most
+        after an add, with the caller's share; tracked with a byte budget)."""
         ps = self.sync.stats
         cams = []
         for st, rej, clock in zip(ps.streams, self.rejected, ps.clock or []):
@@ -147,4 +170,5 @@ class SyncFrontEnd:
                 "newest_stamp": st.newest_stamp, "clock": clock})
         return {"cameras": cams, "sets": ps.sets, "degraded_sets": ps.degraded_sets,
                 "windows": self.windows_total, "epoch": self.epoch, "stalled": ps.stalled,
-                "resets": ps.resets}
+                "resets": ps.resets, "held_bytes": self.held_bytes(),
+                "peak_held_bytes": self.peak_held_bytes}

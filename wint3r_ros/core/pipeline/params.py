@@ -295,6 +295,11 @@ SYNC_PARAMETERS: tuple[ParamSpec, ...] = (
               low=0.0, high=1.0, read_only=False),
     ParamSpec("queue_size", 10, "int", "Messages kept per camera while waiting for a match",
               low=1, high=1000, read_only=False),
+    ParamSpec("buffer_budget_mb", 1024, "int",
+              "Most MiB of images the sync queues, the window being built and the outbox hold "
+              "together; over it the oldest image waiting for a match is dropped (byte_budget) "
+              "and the oldest waiting window (outbox_full); 0: bounded by counts only",
+              low=0, high=1_000_000),
     ParamSpec("stream_timeout", 1.0, "float",
               "A camera without messages for this long (stream time, s) is silent",
               low=0.01, high=3600.0, read_only=False),
@@ -374,6 +379,10 @@ FUSION_PARAMETERS: tuple[ParamSpec, ...] = (
               "the callback wait instead of dropping, no latency budget"),
     ParamSpec("queue_size", 2, "int", "Windows waiting for the model (full: the oldest is dropped)",
               low=1, high=1000),
+    ParamSpec("buffer_budget_mb", 1024, "int",
+              "Most MiB of images in the windows waiting for the model (over it the oldest "
+              "waiting window is dropped, byte_budget; the newest is always taken); 0: bounded "
+              "by queue_size only", low=0, high=1_000_000),
     ParamSpec("hold_timeout", 2.0, "float",
               "Publish the frames held for the next window's merge when no window has come for "
               "this long (wall time, s: the end of a bag, stopped cameras); 0: never",

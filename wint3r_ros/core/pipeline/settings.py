@@ -28,10 +28,19 @@ __all__ = ["SyncSettings", "OutputSettings", "ModelSettings", "sync_settings",
 class SyncSettings:
     """The front end's settings: sync, the synchroniser's (`core.synchronizer.SyncConfig`:
     policy, slop, queue_size in messages per camera, min_cameras, time offsets, ...); window: L
-    and O (images always in time order in a WindowBatch)."""
+    and O (images always in time order in a WindowBatch); buffer_bytes: the most bytes of images
+    the sync queues and the window being built hold together, with what the caller holds of
+    the windows (0: bounded by counts only)."""
 
     sync: SyncConfig = SyncConfig()
     window: WindowConfig = WindowConfig(4, 2, "time")
+    buffer_bytes: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.buffer_bytes, bool) or not isinstance(self.buffer_bytes, int) or \
+                self.buffer_bytes < 0:
+            raise ConfigError(f"buffer_bytes={self.buffer_bytes!r} must be an integer >= 0 "
+                              "(0: no byte budget)")
 
 
 _SYNC_NAMES = ("sync_policy", "slop", "queue_size", "stream_timeout", "min_cameras",
@@ -49,7 +58,8 @@ def sync_settings(values: Mapping[str, Any],
         offsets = tuple(float(v) for v in rig_offsets)
     return SyncSettings(
         sync=SyncConfig(**{k: values[k] for k in _SYNC_NAMES}, time_offsets=offsets),
-        window=WindowConfig(values["window_length"], values["window_overlap"], "time"))
+        window=WindowConfig(values["window_length"], values["window_overlap"], "time"),
+        buffer_bytes=int(values["buffer_budget_mb"]) << 20)
 
 
 @dataclass(frozen=True)
