@@ -104,6 +104,9 @@ def test_engine_publishes_every_frame_once_with_stamps_shapes_and_frames(tiny_mo
         w, h = SIZES[c]
         assert r.depth.shape == (h, w) and r.depth.dtype == np.float32
         assert r.confidence.shape == (h, w)
+        # held at the model's crop size; made at the camera's size on each access
+        assert r.depth_map.crop.shape == r.confidence_map.crop.shape == (48, 64)
+        assert r.depth is not r.depth and r.depth_map.shape == (h, w)
         assert np.isfinite(r.confidence).all()           # 4:3 images: the crop covers them
         assert r.world_from_cam.shape == (4, 4) and r.world_from_cam.dtype == np.float64
         R = r.world_from_cam[:3, :3]

@@ -16,6 +16,7 @@ from wint3r_ros.core.pipeline.records import (  # noqa: E402
     OutputBatch,
     PathRecord,
     PoseRecord,
+    SourceMap,
     StatusRecord,
     TransformRecord,
 )
@@ -68,8 +69,8 @@ def _cdr_of_rclpy(msg, msgtype: str) -> bytes:
 
 def test_rclpy_and_rosbags_messages_of_the_same_records_serialise_identically():
     settings = OutputSettings(pose_covariance=(0.01, 0.02, 0.03, 0.04, 0.05, 0.06))
-    bag = output_messages(_batch(), settings, ROSBAGS)
-    live = output_messages(_batch(), settings, RCLPY)
+    bag = list(output_messages(_batch(), settings, ROSBAGS))
+    live = list(output_messages(_batch(), settings, RCLPY))
     assert [(m.topic, m.stamp_ns) for m in bag] == [(m.topic, m.stamp_ns) for m in live]
     assert [m.topic for m in bag] == [
         "/tf_static", "/tf", "odometry", "/tf", "cam0/depth", "cam0/camera_info",
@@ -88,3 +89,37 @@ def test_output_settings_choose_the_messages():
     topics = [m.topic for m in output_messages(_batch(), settings)]
     assert topics == ["/tf_static", "odometry", "/tf", "cam0/depth", "cam0/camera_info",
                       "cam1/depth"]
+
+
+def test_source_size_maps_are_made_one_message_at_a_time_and_equal_arrays():
+    """Frames may carry model-size maps (SourceMap): each is made full size only when its message
+    is built, so a window's depth images never all exist at once; the messages are the same."""
+    made = []
+
+    def upsample(crop):           # a 2x nearest-neighbour "to source" mapping
+        made.append(crop.shape)
+        return np.repeat(np.repeat(crop, 2, 0), 2, 1)
+
+    crop = np.array([[1.0, np.nan, 2.0, 3.0], [4.0, 5.0, np.nan, 6.0], [7, 8, 9, 10]], np.float32)
+    lazy, eager = _batch(), _batch()
+    for i, f in enumerate(lazy.frames):
+        lazy.frames[i] = FrameRecord(f.stamp_ns, f.set_index, f.camera, f.camera_index,
+                                     f.frame_id, SourceMap(crop, (6, 8), upsample),
+                                     SourceMap(crop, (6, 8), upsample).with_nan_as(0.0), f.info,
+                                     f.world_from_cam, f.metric)
+    for i, f in enumerate(eager.frames):
+        eager.frames[i] = FrameRecord(f.stamp_ns, f.set_index, f.camera, f.camera_index,
+                                      f.frame_id, upsample(crop),
+                                      np.nan_to_num(upsample(crop), nan=0.0), f.info,
+                                      f.world_from_cam, f.metric)
+    made.clear()
+    settings = OutputSettings()
+    messages = output_messages(lazy, settings)
+    seen = []
+    for m in messages:
+        seen.append(m.topic)
+        if m.topic.endswith("/depth") or m.topic.endswith("/confidence"):
+            assert len(made) == sum(t.endswith(("/depth", "/confidence")) for t in seen)
+    assert len(made) == 4 and lazy.frames[0].depth.shape == (6, 8)
+    for a, b in zip(output_messages(lazy, settings), output_messages(eager, settings)):
+        assert _cdr(a.msg) == _cdr(b.msg), a.topic

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from wint3r_ros.core.geometry import Similarity, se3_inverse
+from wint3r_ros.core.pipeline.records import SourceMap
 from wint3r_ros.core.scale import ScaleFit, ScaleSmoother, fit_rig_scale
 from wint3r_ros.core.token_pool import TokenPool
 from wint3r_ros.core.window import Frame, Window, WindowConfig
@@ -122,7 +123,9 @@ class EngineConfig:
 class FrameResult:
     """One published frame (see the module docstring for frames and units).
 
-    world_from_cam [4, 4] float64; depth, confidence [H, W] float32 at the source image size;
+    world_from_cam [4, 4] float64; depth_map, confidence_map: `SourceMap`s at the model's crop
+    size, `depth` and `confidence` the [H, W] float32 arrays at the source image size they make
+    (a new array on each access: at 8000x6000 a window's maps at full size were GBs);
     intrinsics [3, 3] for that size (from the rig; None without one); metric / metres_per_unit:
     whether, and by what factor, model units were turned into metres; merged: the frame's two
     window predictions were merged; window_index: the window its pose came from;
@@ -136,8 +139,8 @@ class FrameResult:
     set_index: int
     window_index: int
     world_from_cam: np.ndarray
-    depth: np.ndarray
-    confidence: np.ndarray
+    depth_map: SourceMap
+    confidence_map: SourceMap
     intrinsics: np.ndarray | None
     metric: bool
     metres_per_unit: float | None
@@ -145,6 +148,14 @@ class FrameResult:
     world_from_base: np.ndarray | None = None
     points: np.ndarray | None = None
     colors: np.ndarray | None = None
+
+    @property
+    def depth(self) -> np.ndarray:
+        return self.depth_map.full()
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.confidence_map.full()
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,9 +408,10 @@ class StreamingReconstructor:
         with np.errstate(invalid="ignore"):
             bad = ~np.isfinite(depth_model) | (depth_model <= 0) | ~(p.conf >= self.config.conf_threshold)
         depth_model = np.where(bad, np.float32(np.nan), depth_model).astype(np.float32)
-        depth = p.mapping.depth_to_source(depth_model).astype(np.float32, copy=False)
-        confidence = p.mapping.depth_to_source(p.conf).astype(np.float32, copy=False)
         width, height = p.mapping.source_size
+        depth = SourceMap(depth_model, (height, width), p.mapping.depth_to_source)
+        confidence = SourceMap(np.asarray(p.conf, np.float32), (height, width),
+                               p.mapping.depth_to_source)
         base = None
         if self.rig is not None:
             T_bc = self.rig.camera(f.camera).T_base_camera

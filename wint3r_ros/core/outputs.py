@@ -254,7 +254,7 @@ class OutputStage:
 
     def _frame(self, r: Any, stamp_ns: int, frame_ids: Sequence[str],
                camera_infos: Sequence[CameraInfoRecord | None], notes: list[str]) -> FrameRecord:
-        h, w = r.depth.shape
+        h, w = r.depth_map.shape
         info: CameraInfoRecord | None = None
         if self.rig is not None:
             cam = self.rig.camera(r.camera)
@@ -269,8 +269,8 @@ class OutputStage:
                 notes.append(f"camera '{r.camera}': no rig_file and no camera_info in the "
                              "windows; its depth is published without camera_info")
         return FrameRecord(stamp_ns, r.set_index, r.camera, r.camera_index,
-                           frame_ids[r.camera_index], r.depth,
-                           np.nan_to_num(r.confidence, nan=0.0).astype(np.float32), info,
+                           frame_ids[r.camera_index], r.depth_map,
+                           r.confidence_map.with_nan_as(0.0), info,
                            r.world_from_cam, bool(r.metric))
 
     def _cloud(self, results: Sequence[Any], stamp_ns: int) -> CloudRecord:

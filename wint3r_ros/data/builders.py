@@ -12,14 +12,14 @@ one `OutputBatch`: (topic, message, stamp_ns) triples with topics relative to th
 from __future__ import annotations
 
 import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from wint3r_ros.core.geometry import translation_quat_from_pose
-from wint3r_ros.core.pipeline.records import CameraInfoRecord, OutputBatch, StatusRecord
+from wint3r_ros.core.pipeline.records import CameraInfoRecord, OutputBatch, StatusRecord, full_size
 from wint3r_ros.errors import InputError
 
 __all__ = ["MessageKit", "ROSBAGS", "IMAGE_ENCODINGS", "OutMessage", "time_msg", "header",
@@ -283,49 +283,48 @@ class OutMessage(NamedTuple):
 
 
 def output_messages(batch: OutputBatch, settings: Any, kit: MessageKit = ROSBAGS
-                    ) -> list[OutMessage]:
-    """The messages of one `OutputBatch`, in publishing order; ``settings``: the
+                    ) -> Iterator[OutMessage]:
+    """The messages of one `OutputBatch`, in publishing order, one at a time (so a large depth
+    image is written or published before the next is made); ``settings``: the
     `OutputSettings` (frames, which outputs, covariances)."""
     s = settings
     world, base = s.world_frame, s.base_frame
-    out: list[OutMessage] = []
     if batch.static:
-        out.append(OutMessage("/tf_static", tf_message(
+        yield OutMessage("/tf_static", tf_message(
             [transform_stamped(t.transform, t.parent, t.child, t.stamp_ns, kit)
-             for t in batch.static], kit), batch.static[0].stamp_ns))
+             for t in batch.static], kit), batch.static[0].stamp_ns)
     for p in batch.poses:
         if s.publish_tf:
-            out.append(OutMessage("/tf", tf_message(
+            yield OutMessage("/tf", tf_message(
                 [transform_stamped(p.odom_from_base, world, base, p.stamp_ns, kit)], kit),
-                p.stamp_ns))
+                p.stamp_ns)
         if s.publish_odometry:
-            out.append(OutMessage("odometry", odometry(
+            yield OutMessage("odometry", odometry(
                 p.odom_from_base, p.stamp_ns, world, base, p.linear, p.angular,
-                s.pose_covariance, s.twist_covariance, kit), p.stamp_ns))
+                s.pose_covariance, s.twist_covariance, kit), p.stamp_ns)
     if batch.camera_transforms:
         stamp = max(t.stamp_ns for t in batch.camera_transforms)
-        out.append(OutMessage("/tf", tf_message(
+        yield OutMessage("/tf", tf_message(
             [transform_stamped(t.transform, t.parent, t.child, t.stamp_ns, kit)
-             for t in batch.camera_transforms], kit), stamp))
-    for f in batch.frames:
+             for t in batch.camera_transforms], kit), stamp)
+    for f in batch.frames:   # each map made full size here, one message at a time
         if s.publish_depth:
-            out.append(OutMessage(f"{f.camera}/depth", image_from_array(
-                f.depth, "32FC1", f.stamp_ns, f.frame_id, kit=kit), f.stamp_ns))
+            yield OutMessage(f"{f.camera}/depth", image_from_array(
+                full_size(f.depth), "32FC1", f.stamp_ns, f.frame_id, kit=kit), f.stamp_ns)
             if f.info is not None:
-                out.append(OutMessage(f"{f.camera}/camera_info", camera_info_msg(
-                    f.info, f.stamp_ns, f.frame_id, kit), f.stamp_ns))
+                yield OutMessage(f"{f.camera}/camera_info", camera_info_msg(
+                    f.info, f.stamp_ns, f.frame_id, kit), f.stamp_ns)
         if s.publish_confidence:
-            out.append(OutMessage(f"{f.camera}/confidence", image_from_array(
-                f.confidence, "32FC1", f.stamp_ns, f.frame_id, kit=kit), f.stamp_ns))
+            yield OutMessage(f"{f.camera}/confidence", image_from_array(
+                full_size(f.confidence), "32FC1", f.stamp_ns, f.frame_id, kit=kit), f.stamp_ns)
     if batch.path is not None and len(batch.path.stamps_ns) and s.publish_path:
         p = batch.path
-        out.append(OutMessage("path", path_msg(p.poses, p.stamps_ns, world, kit=kit),
-                              int(p.stamps_ns[-1])))
+        yield OutMessage("path", path_msg(p.poses, p.stamps_ns, world, kit=kit),
+                         int(p.stamps_ns[-1]))
     if batch.cloud is not None and s.publish_cloud:
         c = batch.cloud
-        out.append(OutMessage("cloud", pointcloud2_from_points(c.points, c.stamp_ns, world,
-                                                               c.colors, kit), c.stamp_ns))
-    return out
+        yield OutMessage("cloud", pointcloud2_from_points(c.points, c.stamp_ns, world,
+                                                          c.colors, kit), c.stamp_ns)
 
 
 def rclpy_sequence(values: Any, typecode: str) -> array.array:

@@ -134,9 +134,11 @@ class CropMapping:
         ok_v = (vi >= 0) & (vi < self.output_size[1])
         cols = torch.as_tensor(np.clip(ui, 0, self.output_size[0] - 1), device=d.device)
         rows = torch.as_tensor(np.clip(vi, 0, self.output_size[1] - 1), device=d.device)
-        out = d.index_select(-2, rows).index_select(-1, cols)
-        valid = torch.as_tensor(ok_v[:, None] & ok_u[None, :], device=d.device)
-        out = torch.where(valid, out, torch.full_like(out, float("nan")))
+        out = d.index_select(-2, rows).index_select(-1, cols)   # a new tensor: filled in place
+        if not ok_u.all():   # rows and columns outside the crop (no full-size mask: at 48 MP
+            out[..., torch.as_tensor(~ok_u, device=d.device)] = float("nan")   # it was 0.6 GB)
+        if not ok_v.all():
+            out[..., torch.as_tensor(~ok_v, device=d.device), :] = float("nan")
         return out.cpu().numpy() if is_numpy else out
 
     def to_dict(self) -> dict:
@@ -173,7 +175,7 @@ def _image_tensors(images) -> list[torch.Tensor]:
 
 def _as_float(t: torch.Tensor) -> torch.Tensor:
     """uint8 -> float in [0, 1]; float -> float32."""
-    return t.float() / 255.0 if t.dtype == torch.uint8 else t.float()
+    return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()   # one full-size copy
 
 
 def preprocess(images, target_long_side: int = 512, normalize: bool = True,

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from wint3r_ros.core.pipeline.records import full_size
+
 __all__ = ["GroundTruthScorer"]
 
 _NS = 1_000_000_000
@@ -63,4 +65,4 @@ class GroundTruthScorer:
         for f in batch.frames:
             gt = self.depth.pop((f.camera_index, f.stamp_ns), None)
             if gt is not None and gt.shape == f.depth.shape:
-                self.acc.add_depth(f.depth, gt, f.metric)
+                self.acc.add_depth(full_size(f.depth), gt, f.metric)

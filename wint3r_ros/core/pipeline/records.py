@@ -7,14 +7,56 @@ source image's header stamp, carried as an integer from the input to the message
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["CameraInfoRecord", "WindowInput", "PoseRecord", "FrameRecord", "TransformRecord",
-           "CloudRecord", "PathRecord", "StatusRecord", "OutputBatch"]
+__all__ = ["SourceMap", "CameraInfoRecord", "WindowInput", "PoseRecord", "FrameRecord", "TransformRecord",
+           "CloudRecord", "PathRecord", "StatusRecord", "OutputBatch", "full_size"]
+
+
+class SourceMap:
+    """A per-pixel map (depth, confidence) kept at the model's crop size and made at the source
+    image's size only when asked (`np.asarray(m)` or `m.full()`, a new array each time), so a
+    window's outputs hold model-size maps and only the message being built holds one at the
+    camera's size (8000x6000: 183 MiB a map).
+
+    crop: the map on the model's crop; shape: (H, W) of the source image; to_source: crop map ->
+    source-size map (the engine's `CropMapping.depth_to_source`); nan_to: NaN replaced by this
+    value in what `full` returns (None: kept)."""
+
+    __slots__ = ("crop", "shape", "_to_source", "_nan_to")
+    dtype = np.dtype(np.float32)
+    ndim = 2
+
+    def __init__(self, crop: np.ndarray, shape: tuple[int, int],
+                 to_source: Callable[[np.ndarray], np.ndarray], nan_to: float | None = None) -> None:
+        self.crop = crop
+        self.shape = (int(shape[0]), int(shape[1]))
+        self._to_source = to_source
+        self._nan_to = nan_to
+
+    def full(self) -> np.ndarray:
+        """The map at the source size, float32 [H, W]."""
+        out = np.asarray(self._to_source(self.crop), dtype=np.float32)
+        if self._nan_to is not None:
+            np.nan_to_num(out, copy=False, nan=self._nan_to)
+        return out
+
+    def with_nan_as(self, value: float) -> SourceMap:
+        """The same map with NaN shown as ``value``."""
+        return SourceMap(self.crop, self.shape, self._to_source, value)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self.full()
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def full_size(m: np.ndarray | SourceMap) -> np.ndarray:
+    """An array for a map that may be a `SourceMap`."""
+    return m.full() if isinstance(m, SourceMap) else m
 
 
 @dataclass(frozen=True)
@@ -104,7 +146,8 @@ class PoseRecord:
 @dataclass(frozen=True)
 class FrameRecord:
     """One camera image's outputs: depth and confidence [H, W] float32 at the source size (NaN
-    where invalid / below the threshold), the camera_info for that size (None: unknown), in
+    where invalid / below the threshold; a `SourceMap`, made full size when a message is
+    built, or an array), the camera_info for that size (None: unknown), in
     the camera's optical frame at the image's own stamp; world_from_cam [4, 4] and whether the
     units are metres."""
 
@@ -113,8 +156,8 @@ class FrameRecord:
     camera: str
     camera_index: int
     frame_id: str
-    depth: np.ndarray
-    confidence: np.ndarray
+    depth: np.ndarray | SourceMap
+    confidence: np.ndarray | SourceMap
     info: CameraInfoRecord | None
     world_from_cam: np.ndarray
     metric: bool
