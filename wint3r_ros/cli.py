@@ -51,6 +51,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "soak": ("wint3r_ros.bench.soak", "memory over a long synthetic stream: sync -> windows -> engine, no DDS"),
     "map": ("wint3r_ros.bench.map", "the accumulated map over a long run: ms per window, bytes "
             "against the bound"),
+    "memory": ("wint3r_ros.bench.memory", "process-bag's peak memory on large images (e.g. 3 "
+               "cameras at 8000x6000) against buffer_budget_mb"),
 }
 
 

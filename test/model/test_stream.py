@@ -183,3 +183,18 @@ def test_pool_bound_too_small_for_the_window_is_refused_before_any_work(tiny):
     assert state.pool_size() == 6 and state.windows_done == 1
     tiny.step(state, frames(4, 32, 32))
     assert state.pool_size() == 10 and state.pool_windows() == [0] * 6 + [1] * 4
+
+
+def test_training_works_after_a_first_forward_under_inference_mode():
+    """The RoPE tables cached by a first forward under torch.inference_mode are ordinary
+    tensors: a training step afterwards (fine-tuning a loaded model) can backpropagate."""
+    torch.manual_seed(0)
+    model = WinT3R(WinT3RConfig.tiny()).init_weights(seed=0)
+    images = frames(4, 32, 48)
+    with torch.inference_mode():
+        model.eval().step(model.new_stream(), images)
+    model.train()
+    out = model(images)                       # the differentiable training pass
+    out["pts_local"].square().mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)

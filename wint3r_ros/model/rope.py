@@ -114,8 +114,9 @@ class Rope2D:
         if table is None:
             dtype = torch.float16 if mode == "fp16_table" else torch.float32
             # the tables are exact constants: never built under autocast (CPU autocast refuses
-            # float16 tensors in torch.cat)
-            with torch.autocast(device.type, enabled=False):
+            # float16 tensors in torch.cat), nor as inference tensors (a table cached by a first
+            # forward under torch.inference_mode would break training afterwards)
+            with torch.inference_mode(False), torch.autocast(device.type, enabled=False):
                 table = build_table(positions(), head_dim, self.base, dtype, device,
                                     round_io=(mode == "fp16"))
             self._cache[full_key] = table
