@@ -176,6 +176,7 @@ def test_sync_node_outbox_and_front_end_stay_within_buffer_budget_mb(rclpy_conte
         assert waiting < 4 and v["published"] == 0
         assert v["drops"]["windows/outbox_full"] == v["stats"]["windows"] - 1 - waiting
         assert sync._outbox_bytes == waiting * 6 * image
+        assert v["buffered_mb"] * 2**20 == sync.front.held_bytes() + sync._outbox_bytes <= budget
         release.set()
         end = time.monotonic() + 20
         while sync.status_values()["published"] < 1 + waiting and time.monotonic() < end:
@@ -207,6 +208,7 @@ def test_fusion_node_queue_is_bounded_in_bytes_and_counts_byte_budget(rclpy_cont
                 assert sum(q[2] for q in node._queue) <= 6 << 20
         v = node.status_values()
         assert v["queued"] == 2 and v["drops"]["byte_budget"] == 3 and v["drops"]["queue_full"] == 0
+        assert v["queued_mb"] == 2 * size / 2**20
         model.release.set()
         end = time.monotonic() + 30
         while node.status_values()["windows"] < 3 and time.monotonic() < end:

@@ -419,6 +419,7 @@ class FusionNode(Node):
                 "frames_in": counters["frames_in"], "frames_out": counters["frames_out"],
                 "windows": self.windows_done, "resets": counters["resets"],
                 "queued": len(self._queue),
+                "queued_mb": sum(q[2] for q in self._queue) / 2**20,
                 "latency": float(np.mean(self._latency)) if self._latency else 0.0,
                 "model_sec": float(np.mean(self._model_sec)) if self._model_sec else 0.0,
                 "fps": self._fps.rate()}
@@ -449,7 +450,7 @@ class FusionNode(Node):
         state = v["state"]
         level = diagnostics.OK if state == "ok" else (
             diagnostics.ERROR if state.startswith("error") else diagnostics.WARN)
-        values = {k: v[k] for k in ("frames_in", "frames_out", "windows", "resets", "queued",
+        values = {k: v[k] for k in ("frames_in", "frames_out", "windows", "resets", "queued", "queued_mb",
                                     "latency", "model_sec", "fps", "pool_size", "metric", "scale")}
         values.update({f"dropped.{k}": n for k, n in v["drops"].items()})
         values["input_long_side"] = self.input_long_side

@@ -386,12 +386,13 @@ class SyncNode(Node):
             published = self.published
             epoch_windows = self.front.windows_in_epoch
             outbox_dropped = self._outbox_dropped
+            held = stats["held_bytes"] + self._outbox_bytes
             infos_rejected = list(self._infos_rejected)
         drops = sync_status.drops(stats, infos_rejected, outbox_dropped)
         state, off_clock = sync_status.state(stats, self.p["slop"])
         return {"stats": stats, "drops": drops, "latency": latency, "rate": rate,
                 "newest_ns": newest, "published": published, "state": state,
-                "off_clock": off_clock,
+                "off_clock": off_clock, "buffered_mb": held / 2**20,
                 "window_index": max(epoch_windows - 1, 0)}
 
     def publish_status(self) -> None:
@@ -414,7 +415,8 @@ class SyncNode(Node):
              "latency_sec": v["latency"], "frames_per_sec": v["rate"],
              "slop": self.p["slop"], "window_length": self.p["window_length"],
              "window_overlap": self.p["window_overlap"], "transport": self.p["transport"],
-             "depth": self._depth[1]},
+             "buffered_mb": round(v["buffered_mb"], 1),
+             "buffer_budget_mb": self.p["buffer_budget_mb"], "depth": self._depth[1]},
             hardware_id=self.base_frame))
         for c, cam in enumerate(stats["cameras"]):
             topic = self.image_topics[c]
