@@ -188,7 +188,7 @@ def test_sync_node_outbox_and_front_end_stay_within_buffer_budget_mb(rclpy_conte
 
 
 def test_fusion_node_queue_is_bounded_in_bytes_and_counts_byte_budget(rclpy_context, tmp_path):
-    from fixtures.graph import fusion_overrides, random_tiny_model
+    from fixtures.graph import fusion_overrides, random_tiny_model, window_batches
 
     from wint3r_ros.ros.fusion_node import FusionNode, batch_bytes
 
@@ -197,7 +197,7 @@ def test_fusion_node_queue_is_bounded_in_bytes_and_counts_byte_budget(rclpy_cont
     node = FusionNode(context=rclpy_context, model=model, parameter_overrides=fusion_overrides(
         rig, queue_size=10, buffer_budget_mb=6))
     try:
-        batches = _batches(6, 320, 240)
+        batches = window_batches(14, width=320, height=240)     # 6 windows
         size = batch_bytes(batches[0])
         assert size == 12 * 320 * 240 * 3          # 2.6 MiB: two fit in 6 MiB, three do not
         node._on_batch(batches[0])
@@ -235,25 +235,3 @@ class _Blocking:
 
     def __getattr__(self, name):
         return getattr(self.model, name)
-
-
-def _batches(n_windows: int, width: int, height: int) -> list:
-    """WindowBatch messages (L=4, O=2, raw) of the 3 test cameras at width x height."""
-    from wint3r_ros.ros import convert as cv
-    from wint3r_ros.ros.batch import build_window_batch
-
-    front = SyncFrontEnd(list(NAMES), SyncSettings(SyncConfig(slop=0.01), WindowConfig(4, 2)))
-    out = []
-    k = 0
-    while len(out) < n_windows:
-        for c in range(3):
-            ns = 5_000_000_000 + k * PERIOD + c * 1000
-            msg = cv.image_from_array(texture(c, k, width, height), "rgb8", ns,
-                                      f"{NAMES[c]}_optical_frame")
-            for w in front.add(c, ns, msg):
-                out.append(build_window_batch(w.window, index=w.index, epoch=w.epoch, overlap=2,
-                                              base_frame="base_link",
-                                              frame_ids=[f"{n}_optical_frame" for n in NAMES],
-                                              camera_infos=[]))
-        k += 1
-    return out[:n_windows]
