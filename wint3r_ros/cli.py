@@ -8,6 +8,7 @@ environment), and prints the project's errors in one line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -36,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("wint3r_ros.train.eval_command",
              "evaluate a checkpoint: ATE, RPE, depth AbsRel, delta<1.25, fps vs baselines"),
 }
+
+# Commands that run rclpy in this process: `ros.runner.stop_signals` owns their SIGINT and SIGTERM
+# from before the command's module is imported until the process exits.
+RCLPY_COMMANDS = ("record", "replay")
 
 # `wint3r-ros bench <name>`: name -> (module, one-line help); same interface as COMMANDS.
 BENCHMARKS: dict[str, tuple[str, str]] = {
@@ -82,14 +87,32 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    with _signal_owner(argv):
         try:
-            return _main(argv)
-        finally:
-            sys.stdout.flush()   # inside the try: a reader that went away is seen here
-    except BrokenPipeError:
-        stdout_gone()
-        return 0
+            try:
+                return _main(argv)
+            finally:
+                sys.stdout.flush()   # inside the try: a reader that went away is seen here
+        except BrokenPipeError:
+            stdout_gone()
+            return 0
+
+
+def _signal_owner(argv: list[str] | None) -> contextlib.AbstractContextManager:
+    """`stop_signals` for an rclpy command (kept to the end when this is the process's main)."""
+    words = sys.argv[1:] if argv is None else argv
+    if not words or words[0] not in RCLPY_COMMANDS:
+        return contextlib.nullcontext()
+    from wint3r_ros.ros.runner import stop_signals
+
+    return stop_signals(process=argv is None)
+
+
+def _stop_requested() -> bool:
+    """A stop signal came (under `_signal_owner`): an error raised since is part of the stop,
+    e.g. an extension module whose initialisation the signal interrupted raises ImportError."""
+    runner = sys.modules.get("wint3r_ros.ros.runner")
+    return runner is not None and runner.stop_requested()
 
 
 def stdout_gone() -> None:
@@ -106,6 +129,10 @@ def _main(argv: list[str] | None) -> int:
         parser = build_parser(argv)
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        if not _stop_requested():
+            raise
+        return 130
     args = parser.parse_args(argv)
     module = getattr(args, "_module", None)
     if module is None:
@@ -113,11 +140,15 @@ def _main(argv: list[str] | None) -> int:
         return 2
     try:
         return int(importlib.import_module(module).run(args) or 0)
-    except Wint3rError as err:
-        print(f"wint3r-ros {args.command}: error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as err:
+        if _stop_requested():
+            return 130
+        if not isinstance(err, Wint3rError):
+            raise
+        print(f"wint3r-ros {args.command}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

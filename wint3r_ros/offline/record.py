@@ -150,13 +150,13 @@ def run(args: argparse.Namespace) -> int:
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from wint3r_ros.ros.runner import signals_ignored
+    from wint3r_ros.ros.runner import init_rclpy, signals_ignored, stop_requested
 
     if args.duration < 0:
         raise ConfigError(f"--duration must be >= 0, got {args.duration}")
-    rclpy.init()
     node = executor = recorder = None
     try:
+        init_rclpy()
         node = rclpy.create_node("wint3r_record", parameter_overrides=[
             Parameter("use_sim_time", value=bool(args.use_sim_time))])
         executor = SingleThreadedExecutor()
@@ -175,12 +175,13 @@ def run(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
-        if rclpy.ok():
+        if rclpy.ok() and not stop_requested():
             raise
         # SIGINT / SIGTERM shut the context down under an rcl call (start-up, a graph poll):
         # a stop like any other
     finally:
-        with signals_ignored(restore=False):   # a second Ctrl-C must not cut the bag's close
+        with signals_ignored(restore=False):   # a signal must not cut the bag's close; the
+            # command only exits afterwards (cli's `stop_signals` owns SIGINT and SIGTERM)
             if recorder is not None:
                 recorder.close()
             if executor is not None:

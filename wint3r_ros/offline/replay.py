@@ -81,12 +81,12 @@ def replay_bag(config: ReplayConfig, node, log=None) -> int:
     """Publish the bag through ``node``'s publishers; returns the number of messages published.
 
     The caller owns rclpy's context and the node; this function only publishes and sleeps. It
-    returns early (with the count so far) once the context is shut down, e.g. by a signal.
+    returns early (with the count so far) once the context is shut down, e.g. by a signal, or on
+    the `StopSignal` of a process whose signals `ros.runner.stop_signals` owns.
     Waits between messages are capped at ``max_gap`` seconds of bag time (0: never).
     """
-    from rosgraph_msgs.msg import Clock
-
     from wint3r_ros.data.bag import BagReader
+    from wint3r_ros.ros.runner import StopSignal
 
     if config.rate < 0:
         raise ConfigError(f"--rate must be >= 0, got {config.rate}")
@@ -94,40 +94,45 @@ def replay_bag(config: ReplayConfig, node, log=None) -> int:
         raise ConfigError(f"--max-gap must be >= 0, got {config.max_gap}")
     log = log or node.get_logger().warning
     published = [0]    # _play_once counts here, so a stop part-way keeps the count
-    context = node.context
-    with BagReader(config.path) as reader:
-        if reader.incomplete:
-            log(f"bag {config.path} is marked incomplete: {reader.incomplete}")
-        connections = [c for c in reader.connections
-                       if not config.topics or c.topic in config.topics]
-        missing = set(config.topics) - {c.topic for c in connections}
-        if missing:
-            raise BagError(f"bag {config.path} has no topic(s) {sorted(missing)}; "
-                           f"it has {sorted({c.topic for c in reader.connections})}")
-        span_s = (reader.end_time_ns - reader.start_time_ns) / 1e9
-        if config.rate > 0 and not config.max_gap and span_s > 86400:
-            log(f"bag {config.path} spans {span_s / 86400:.0f} days of log time (a message "
-                f"logged long before the others?); playing it takes that long: pass --max-gap "
-                f"to skip long pauses")
-        publishers = {}
-        for c in connections:
-            if c.topic not in publishers:
-                publishers[c.topic] = node.create_publisher(_message_class(c.msgtype), c.topic,
-                                                            _qos_for(c))
-        clock_pub = node.create_publisher(Clock, "/clock", 10) if config.publish_clock \
-            else None
-        try:
-            _wait_for_subscribers(publishers, config.wait_for_subscribers, context, log)
-            passes = 0
-            while True:
-                _play_once(reader, [c.topic for c in connections], publishers, clock_pub,
-                           config, context, published)
-                passes += 1
-                if not config.loop or (config.max_loops and passes >= config.max_loops):
-                    break
-        except _Stopped:
-            pass
+    try:   # a stop while opening the bag or creating publishers is a stop too (0 messages)
+        with BagReader(config.path) as reader:
+            _replay(reader, config, node, log, published)
+    except (_Stopped, StopSignal):
+        pass
     return published[0]
+
+
+def _replay(reader, config: ReplayConfig, node, log, published: list[int]) -> None:
+    """Create the publishers and play the bag (``published`` counts what went out)."""
+    from rosgraph_msgs.msg import Clock
+
+    if reader.incomplete:
+        log(f"bag {config.path} is marked incomplete: {reader.incomplete}")
+    connections = [c for c in reader.connections
+                   if not config.topics or c.topic in config.topics]
+    missing = set(config.topics) - {c.topic for c in connections}
+    if missing:
+        raise BagError(f"bag {config.path} has no topic(s) {sorted(missing)}; "
+                       f"it has {sorted({c.topic for c in reader.connections})}")
+    span_s = (reader.end_time_ns - reader.start_time_ns) / 1e9
+    if config.rate > 0 and not config.max_gap and span_s > 86400:
+        log(f"bag {config.path} spans {span_s / 86400:.0f} days of log time (a message "
+            f"logged long before the others?); playing it takes that long: pass --max-gap "
+            f"to skip long pauses")
+    publishers = {}
+    for c in connections:
+        if c.topic not in publishers:
+            publishers[c.topic] = node.create_publisher(_message_class(c.msgtype), c.topic,
+                                                        _qos_for(c))
+    clock_pub = node.create_publisher(Clock, "/clock", 10) if config.publish_clock else None
+    _wait_for_subscribers(publishers, config.wait_for_subscribers, node.context, log)
+    passes = 0
+    while True:
+        _play_once(reader, [c.topic for c in connections], publishers, clock_pub, config,
+                   node.context, published)
+        passes += 1
+        if not config.loop or (config.max_loops and passes >= config.max_loops):
+            break
 
 
 def _wait_for_subscribers(publishers: dict, timeout: float, context, log) -> None:
@@ -190,30 +195,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import rclpy
 
-    from wint3r_ros.ros.runner import signals_ignored
+    from wint3r_ros.ros.runner import init_rclpy, signals_ignored, stop_requested
 
     config = ReplayConfig(path=args.bag, rate=args.rate, loop=args.loop, topics=tuple(args.topics),
                           publish_clock=not args.no_clock, wait_for_subscribers=args.wait,
                           max_gap=args.max_gap)
-    rclpy.init()
     node = None
+    count, finished = 0, False
     try:
+        init_rclpy()
         node = rclpy.create_node("wint3r_replay")
         count = replay_bag(config, node)
-        if rclpy.ok():
+        finished = rclpy.ok() and not stop_requested()
+        if finished:
             print(f"replayed {count} messages from {config.path}")
             _sleep(0.5, node.context)  # let reliable publishers hand off the last messages
-        else:
-            print(f"stopped after {count} messages from {config.path}")
     except (KeyboardInterrupt, _Stopped):
         pass
     except Exception:
-        if rclpy.ok():
+        if rclpy.ok() and not stop_requested():
             raise
         # a signal shut the context down under an rcl call (creating publishers): a stop
     finally:
-        with signals_ignored(restore=False):   # the command only exits afterwards
+        with signals_ignored(restore=False):   # the command only exits afterwards (cli's
+            # `stop_signals` owns SIGINT and SIGTERM)
             if node is not None:
                 node.destroy_node()
             rclpy.try_shutdown()
+    if not finished:   # a stop at any moment once rclpy was imported (signal, shutdown)
+        print(f"stopped after {count} messages from {config.path}")
     return 0

@@ -17,7 +17,7 @@ from typing import Any
 from wint3r_ros.errors import Wint3rError, brief
 
 __all__ = ["run_node", "wants_help", "help_text", "params_files", "check_params_files",
-           "signals_ignored"]
+           "StopSignal", "stop_signals", "stop_requested", "signals_ignored", "init_rclpy"]
 
 
 def wants_help(args: Sequence[str]) -> bool:
@@ -70,43 +70,137 @@ def check_params_files(args: Sequence[str]) -> None:
                               f"ros__parameters")
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopSignal(KeyboardInterrupt):
+    """The first SIGINT or SIGTERM of a process whose signals `stop_signals` owns, raised in the
+    main thread. A KeyboardInterrupt, so ``except KeyboardInterrupt`` and ``finally`` treat it as
+    Ctrl-C; a subclass, because CPython marks an exact KeyboardInterrupt that leaves code run from
+    a string (``exec``/``eval`` of source: dataclasses, namedtuple, rosbags' typestore) as
+    unhandled even when a caller catches it, and a ``python -m`` process then kills itself with
+    SIGINT after returning its exit code (exit -2, no traceback)."""
+
+
+class _Owner:
+    """What `stop_signals` knows: whether it is active, the first stop signal (0: none yet)."""
+
+    active = False
+    received = 0
+
+
+def stop_requested() -> bool:
+    """True once a SIGINT or SIGTERM reached a process whose signals `stop_signals` owns."""
+    return _Owner.received != 0
+
+
+def _on_stop_signal(signum: int, frame: object) -> None:
+    first = _Owner.received == 0
+    if first:
+        _Owner.received = signum
+    for s in STOP_SIGNALS:   # the rest of a burst: nothing left to interrupt the stop
+        signal.signal(s, signal.SIG_IGN)
+    if first:
+        raise StopSignal(f"stopped by {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def stop_signals(process: bool = True) -> Iterator[None]:
+    """Own SIGINT and SIGTERM for an rclpy command or node, from start-up until the exit.
+
+    Inside, the first SIGINT or SIGTERM raises `StopSignal` in the main thread and both are
+    ignored from then on, so a burst (a terminal's Ctrl-C plus launch's SIGINT, an impatient
+    user) cannot interrupt the unwinding. Enter it before importing rclpy: ``rclpy.init`` saves
+    the handlers it finds and its own handler calls them after shutting its context down, so a
+    signal then both stops the executors and raises here. With ``process`` (the process's own
+    main), SIGINT and SIGTERM stay ignored on leaving: CPython's finalization resets a signal
+    whose handler is a Python function to SIG_DFL (ignored ones it leaves alone), so a signal
+    while the interpreter and DDS shut down killed the process (exit -2). Otherwise (called in
+    another program, a test) the previous handlers come back. Main thread only; nested: no-op.
+    """
+    if threading.current_thread() is not threading.main_thread() or _Owner.active:
+        yield
+        return
+    _Owner.active, _Owner.received = True, 0
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_ignored_signals(previous_hook)
+    previous = {s: signal.signal(s, _on_stop_signal) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        if process:
+            _Owner.received = _Owner.received or -1   # leaving: a late signal raises nothing
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN if process else _python_handler(s, previous[s]))
+        _Owner.active = False
+        if not process:
+            _Owner.received = 0
+            sys.unraisablehook = previous_hook
+
+
+def _quiet_ignored_signals(hook: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``sys.unraisablehook`` that drops CPython's "Signal 15 ignored due to race condition": a
+    signal caught at C level just before its Python handler became SIG_IGN (a burst meeting
+    `_on_stop_signal` or `signals_ignored`) is reported as an error with a traceback, while
+    ignoring it is exactly what was asked."""
+    signals = {f"Signal {int(s)} ignored due to race condition" for s in STOP_SIGNALS}
+
+    def unraisable(info: Any) -> Any:
+        if isinstance(info.exc_value, OSError) and str(info.exc_value) in signals:
+            return None
+        return hook(info)
+    return unraisable
+
+
+def _python_handler(signum: int, handler: Any) -> Any:
+    # None: a handler Python did not set (inherited at start-up); Python's defaults instead
+    if handler is None:
+        return signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+    return handler
+
+
 @contextlib.contextmanager
 def signals_ignored(restore: bool = True) -> Iterator[None]:
     """SIGINT and SIGTERM are ignored inside the block (main thread only), and after it unless
     ``restore``.
 
-    Used around shutdown: the first signal already stopped the node; a second one (a terminal
-    Ctrl-C plus launch's SIGINT, an impatient user) must not interrupt joining the worker
-    thread, which left a half-destroyed node, a traceback and SIGABRT. A process that only exits
-    afterwards keeps ignoring them (``restore=False``), so a late signal cannot interrupt the
-    interpreter's exit either.
+    Used around shutdown: the node or command is already stopping (after a signal or at its
+    end); a signal (a terminal Ctrl-C plus launch's SIGINT, an impatient user) must not interrupt
+    joining a worker thread or closing a bag, which left a half-destroyed node, a traceback and
+    SIGABRT. A process that only exits afterwards keeps ignoring them (``restore=False``; see
+    `stop_signals` for why the exit needs it).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
     try:
         yield
     finally:
-        if not restore:   # ignored again: rclpy's shutdown may have put its saved handler back
-            previous = {s: signal.SIG_IGN for s in previous}
-        for s, handler in previous.items():
-            if handler is None:   # installed from C (rclpy): Python's defaults afterwards
-                handler = signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL
-            signal.signal(s, handler)
+        for s in STOP_SIGNALS:
+            signal.signal(s, _python_handler(s, previous[s]) if restore else signal.SIG_IGN)
+
+
+def init_rclpy(args: Sequence[str] | None = None) -> None:
+    """``rclpy.init`` under `stop_signals`: a stop that came before (its StopSignal swallowed
+    somewhere, e.g. turned into an ImportError by an extension module's initialisation) is
+    raised again rather than lost, since the signals that follow it are ignored."""
+    import rclpy
+
+    if stop_requested():
+        raise StopSignal("stopped before rclpy.init")
+    rclpy.init(args=args)
 
 
 def run_node(factory: Callable[[], Any], args: Sequence[str] | None = None,
              executable: str = "node", summary: str = "", specs: Sequence[Any] = ()) -> int:
     """Create the node with ``factory()`` inside an initialised rclpy and spin it until shutdown.
 
-    Signals at any moment end in a clean exit: during start-up (the context is shut down under
-    the constructor: exit 0 with one line), while spinning (exit 0) and during shutdown (ignored:
-    the node is already stopping). A bad parameter or params file exits 2 with one line.
+    Signals at any moment end in a clean exit (`stop_signals` owns them from here to the exit):
+    during start-up (importing rclpy, rclpy.init, the constructor: exit 0 with one line), while
+    spinning (exit 0) and during shutdown (ignored: the node is already stopping). A bad
+    parameter or params file exits 2 with one line.
     """
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-
     argv = list(sys.argv if args is None else args)
     if wants_help(argv):
         try:
@@ -116,17 +210,47 @@ def run_node(factory: Callable[[], Any], args: Sequence[str] | None = None,
 
             stdout_gone()
         return 0
+    with stop_signals(process=args is None):
+        try:
+            code = _init(argv, executable)
+        except BaseException as err:   # a stop while importing rclpy or inside rclpy.init
+            if not (isinstance(err, KeyboardInterrupt) or stop_requested()):
+                raise
+            print(f"{executable}: stopped during start-up", file=sys.stderr)
+            with signals_ignored(restore=args is not None):
+                _shutdown_rclpy()
+            return 0
+        if code is not None:
+            return code
+        return _spin(factory, executable, restore=args is not None)
+
+
+def _shutdown_rclpy() -> None:
+    rclpy = sys.modules.get("rclpy")
+    if rclpy is not None and hasattr(rclpy, "try_shutdown"):
+        rclpy.try_shutdown()
+
+
+def _init(argv: list[str], executable: str) -> int | None:
+    """rclpy.init with the node's arguments; 2 (after one line) for a configuration error."""
     try:
         check_params_files(argv)
-        rclpy.init(args=argv)
+        init_rclpy(argv)
     except Wint3rError as err:
         print(f"{executable}: error: {err}", file=sys.stderr)
         return 2
     except Exception as err:   # rcl refusing the ROS arguments: _rclpy.RCLError
-        if type(err).__name__ != "RCLError":
+        if type(err).__name__ != "RCLError" or stop_requested():
             raise
         print(f"{executable}: error: invalid ROS arguments: {brief(err, 300)}", file=sys.stderr)
         return 2
+    return None
+
+
+def _spin(factory: Callable[[], Any], executable: str, restore: bool) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
     node = None
     code = 0
     try:
@@ -136,19 +260,20 @@ def run_node(factory: Callable[[], Any], args: Sequence[str] | None = None,
             executor.add_node(node)
             executor.spin()
         except (KeyboardInterrupt, ExternalShutdownException):
-            pass
+            if node is None:
+                print(f"{executable}: stopped during start-up", file=sys.stderr)
         except Wint3rError as err:
             print(f"{executable}: error: {err}", file=sys.stderr)
             code = 2
         except Exception:
-            if rclpy.ok():
+            if rclpy.ok() and not stop_requested():
                 raise
             # SIGTERM / SIGINT shut the context down under the constructor or a callback: the
             # next rcl call fails (RCLError "context is invalid"); that is a stop, not a crash
             print(f"{executable}: stopped during start-up" if node is None
                   else f"{executable}: stopped", file=sys.stderr)
     finally:
-        with signals_ignored(restore=args is not None):   # args None: the process's main
+        with signals_ignored(restore=restore):   # not restored: the process's main
             if node is not None:
                 node.destroy_node()
             rclpy.try_shutdown()
