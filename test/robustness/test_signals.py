@@ -189,13 +189,17 @@ def _command(command: str, tmp_path: Path) -> tuple[list[str], Path | None]:
                 w.write("/odom", m.odometry(np.eye(4), t, "odom", "base"), t)
         return ["-m", "wint3r_ros.cli", "replay", str(bag), "--wait", "0.5"], None
     rig = write_rig(tmp_path / "rig.yaml")
+    if command == "sync_node_installed":   # what `ros2 run` and launch start
+        return [str(REPO / "scripts" / "nodes" / "sync_node"), "--ros-args", "-p",
+                f"rig_file:={rig}"], None
     return ["-m", "wint3r_ros.ros.sync_node", "--ros-args", "-p", f"rig_file:={rig}"], None
 
 
 @pytest.mark.parametrize("command, phase, code", [
     ("record", "start-up", 130), ("record", "work", 0),
     ("replay", "start-up", 130), ("replay", "work", 0),
-    ("sync_node", "start-up", 0), ("sync_node", "work", 0)])
+    ("sync_node", "start-up", 0), ("sync_node", "work", 0),
+    ("sync_node_installed", "start-up", 0)])
 def test_a_storm_of_signals_from_start_up_or_work_to_the_exit_is_one_clean_stop(
         rclpy_context, tmp_path, command, phase, code):
     """SIGINT and SIGTERM in turn every millisecond, from the moment the process owns its
@@ -284,7 +288,9 @@ if _KIND:
     ("record", "import:rclpy", 130),
     ("record", "exec-from:rosbags/typesys/store.py", 130),
     ("replay", "import:rclpy", 130),
-    ("replay", "exec-from:rosbags/typesys/store.py", 0)])
+    ("replay", "exec-from:rosbags/typesys/store.py", 0),
+    ("sync_node_installed", "import:rclpy", 0),   # the node's module imports rclpy: one line
+    ("sync_node_installed", "import:wint3r_ros.core.synchronizer", 0)])
 def test_a_stop_at_the_worst_moments_then_signals_during_the_exit_end_with_the_code_returned(
         tmp_path, command, moment, code):
     """SIGINT at the two moments that ended record/replay by SIGINT's default action (exit -2,
@@ -308,6 +314,8 @@ def test_a_stop_at_the_worst_moments_then_signals_during_the_exit_end_with_the_c
     assert "Traceback" not in text, where
     if command == "replay" and code == 0:
         assert "stopped after 0 messages" in text, where
+    if command == "sync_node_installed":
+        assert "sync_node: stopped during start-up" in text, where
     if out is not None and out.exists():
         from wint3r_ros.data.bag import BagReader
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from wint3r_ros.errors import Wint3rError, brief
 
-__all__ = ["run_node", "wants_help", "help_text", "params_files", "check_params_files",
-           "StopSignal", "stop_signals", "stop_requested", "signals_ignored", "init_rclpy"]
+__all__ = ["run_node", "node_executable", "wants_help", "help_text", "params_files",
+           "check_params_files", "StopSignal", "stop_signals", "stop_requested", "signals_ignored", "init_rclpy"]
 
 
 def wants_help(args: Sequence[str]) -> bool:
@@ -190,6 +190,24 @@ def init_rclpy(args: Sequence[str] | None = None) -> None:
     if stop_requested():
         raise StopSignal("stopped before rclpy.init")
     rclpy.init(args=args)
+
+
+def node_executable(module: str, executable: str) -> int:
+    """The installed node executables (`ros2 run wint3r_ros sync_node`, launch files): own the
+    signals before the node's module (rclpy, torch) is imported, then run its ``main``. A stop
+    while it imports is a clean exit 0 with one line, as one during the rest of the start-up
+    (`python -m wint3r_ros.ros.sync_node` imports rclpy before any code of ours runs)."""
+    import importlib
+
+    with stop_signals():
+        try:
+            main = importlib.import_module(module).main
+        except BaseException as err:
+            if not (isinstance(err, KeyboardInterrupt) or stop_requested()):
+                raise
+            print(f"{executable}: stopped during start-up", file=sys.stderr)
+            return 0
+        return main()
 
 
 def run_node(factory: Callable[[], Any], args: Sequence[str] | None = None,
