@@ -48,6 +48,23 @@ def test_bad_parameter_exits_2_with_one_line_naming_it():
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("arg", ["camera_names:=[[[[[]]]]]", "image_topics:=[[/a], [/b]]",
+                                 "slop:={a: 1}"])
+def test_a_value_rcl_cannot_hold_exits_2_instead_of_running_on_the_default(arg):
+    """rcl reads a nested list or a mapping given with -p as "not set" without a word: the node
+    ran on its default (with a rig file, its cameras). Refused before rcl, naming it."""
+    rig = REPO / "config" / "example_rig_calibration.yaml"
+    result = subprocess.run(
+        [sys.executable, "-m", "wint3r_ros.ros.sync_node", "--ros-args", "-p", arg,
+         "-p", f"rig_file:={rig}"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 2, result.stdout + result.stderr
+    name = arg.split(":=")[0]
+    assert result.stderr.startswith(f"sync_node: error: -p {arg}: a nested list or a mapping "
+                                    "is not a ROS parameter value"), result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    assert name in result.stderr
+
+
 def test_executables_process_a_stream_and_exit_0_on_sigint(rclpy_context, tmp_path):
     from sensor_msgs.msg import Image
 

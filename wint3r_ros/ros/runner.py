@@ -17,7 +17,8 @@ from typing import Any
 from wint3r_ros.errors import Wint3rError, brief
 
 __all__ = ["run_node", "node_executable", "wants_help", "help_text", "params_files",
-           "check_params_files", "StopSignal", "stop_signals", "stop_requested", "signals_ignored", "init_rclpy"]
+           "check_params_files", "check_param_arguments", "StopSignal", "stop_signals",
+           "stop_requested", "signals_ignored", "init_rclpy"]
 
 
 def wants_help(args: Sequence[str]) -> bool:
@@ -68,6 +69,29 @@ def check_params_files(args: Sequence[str]) -> None:
         if not isinstance(doc, dict):
             raise ConfigError(f"parameter file {path}: not a mapping of node names to "
                               f"ros__parameters")
+
+
+def check_param_arguments(args: Sequence[str]) -> None:
+    """Refuse a ``-p name:=value`` whose value no ROS parameter can hold (a nested list, a
+    mapping): rcl reads it as "not set" without a word, and the node would run on its default
+    (``-p camera_names:=[[cam0]]``). Values YAML cannot read stay strings, as rcl takes them."""
+    from wint3r_ros.errors import ConfigError
+    from wint3r_ros.yaml_io import parse_yaml
+
+    for flag, arg in zip(args, args[1:]):
+        if flag not in ("-p", "--param") or ":=" not in arg:
+            continue
+        name, value = arg.split(":=", 1)
+        try:
+            parsed = parse_yaml(value, f"-p {name}", "parameter value")
+        except ConfigError:
+            continue
+        if isinstance(parsed, dict) or (isinstance(parsed, list) and
+                                        any(isinstance(v, (list, dict)) for v in parsed)):
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            raise ConfigError(f"-p {name}:={shown}: a nested list or a mapping is not "
+                              "a ROS parameter value (rcl would leave the parameter unset and the "
+                              "node would run on its default); give a flat list like [a, b]")
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -253,6 +277,7 @@ def _init(argv: list[str], executable: str) -> int | None:
     """rclpy.init with the node's arguments; 2 (after one line) for a configuration error."""
     try:
         check_params_files(argv)
+        check_param_arguments(argv)
         init_rclpy(argv)
     except Wint3rError as err:
         print(f"{executable}: error: {err}", file=sys.stderr)
