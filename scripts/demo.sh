@@ -130,7 +130,10 @@ sys.exit(0 if ok else "[demo] the nodes did not come up in 120 s: see the logs")
 EOF
 
 log "4/5 replaying the bag at rate $RATE with /clock"
-step wint3r-ros replay "$OUT/input" --rate "$RATE" --wait 10 > "$LOGS/replay.log" 2>&1
+PLAY=(/tf_static)   # the cameras; the ground truth stays in the bag for the report
+for c in "${CAMS[@]}"; do PLAY+=("/$c/image_raw" "/$c/camera_info"); done
+step wint3r-ros replay "$OUT/input" --rate "$RATE" --wait 10 --topics "${PLAY[@]}" \
+  > "$LOGS/replay.log" 2>&1
 
 # Let fusion_node finish the windows it has queued: wait until its frame count stops moving.
 step python - <<'EOF'
