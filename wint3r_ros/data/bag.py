@@ -53,6 +53,10 @@ __all__ = [
     "sigterm_as_interrupt",
     "INCOMPLETE_MARKER",
     "incomplete_reason",
+    "is_rosbags_error",
+    "storage_files",
+    "hot_journal",
+    "rolled_back_copy",
 ]
 
 STORAGE_FORMATS = ("mcap", "sqlite3")
@@ -114,23 +118,25 @@ _LIBRARY_MODULES = ("rosbags", "ruamel", "apsw", "lz4", "zstd", "backports.zstd"
                     "compression.zstd", "_zstd")
 
 
-def _is_rosbags_error(err: BaseException) -> bool:
+def is_rosbags_error(err: BaseException) -> bool:
+    """True for what rosbags (or the storage under it) raises on a corrupt or cut bag."""
     return type(err).__module__.startswith(_LIBRARY_MODULES) or isinstance(
         err, (sqlite3.Error, struct.error, EOFError, UnicodeDecodeError, KeyError, IndexError,
               ValueError, AssertionError, OSError, OverflowError, MemoryError, TypeError))
 
 
-def _storage_files(path: Path) -> list[Path]:
+def storage_files(path: Path) -> list[Path]:
+    """The storage files (.mcap, .db3) of a bag directory, sorted."""
     return sorted(p for p in path.iterdir() if p.suffix in (".mcap", ".db3"))
 
 
 def _storage_file(path: Path) -> Path | None:
     """A bag directory without metadata.yaml (the recorder was killed): its one storage file."""
-    files = _storage_files(path)
+    files = storage_files(path)
     return files[0] if len(files) == 1 else None
 
 
-def _hot_journal(target: Path) -> Path | None:
+def hot_journal(target: Path) -> Path | None:
     """The rollback journal an interrupted sqlite3 writer left beside ``target``, if any."""
     if target.suffix != ".db3" or not target.is_file():
         return None
@@ -142,7 +148,7 @@ def _hot_journal(target: Path) -> Path | None:
         return None
 
 
-def _rolled_back_copy(db3: Path, workdir: Path) -> Path:
+def rolled_back_copy(db3: Path, workdir: Path) -> Path:
     """A copy of ``db3`` with its hot journal rolled back by sqlite itself (readers open bags
     immutable, which ignores the journal), holding exactly the committed rows."""
     copy = workdir / db3.name
@@ -174,7 +180,7 @@ def incomplete_reason(path: str | Path) -> str | None:
         except OSError:
             text = ""
         return text or "its writer did not finish"
-    if not (path / "metadata.yaml").exists() and _storage_files(path):
+    if not (path / "metadata.yaml").exists() and storage_files(path):
         return "it has no metadata.yaml (the recorder was stopped before closing it)"
     return None
 
@@ -224,7 +230,7 @@ class BagReader:
             if target is None:
                 raise BagError(f"bag {self.path} has no metadata.yaml and no single .mcap/.db3 "
                                f"storage file: not a rosbag2")
-        if _hot_journal(target):
+        if hot_journal(target):
             why = self.incomplete or "its writer stopped mid-transaction"
             raise BagError(f"bag {self.path} is incomplete ({why}): its sqlite3 file has a hot "
                            f"journal and reading it in place could mix in uncommitted data: "
@@ -234,7 +240,7 @@ class BagReader:
             reader = AnyReader([target], default_typestore=self._typestore)
             reader.open()
         except Exception as err:
-            if not _is_rosbags_error(err):
+            if not is_rosbags_error(err):
                 raise
             if self.incomplete:
                 raise BagError(f"bag {self.path} is incomplete ({self.incomplete}) and cannot "
@@ -354,7 +360,7 @@ class BagReader:
         except BagError:
             raise
         except Exception as err:
-            if _is_rosbags_error(err):
+            if is_rosbags_error(err):
                 hint = f"; {_recover_hint(self.path)}" if self.incomplete else ""
                 raise BagError(f"bag {self.path} is corrupt or truncated: reading failed after "
                                f"{self.messages_read} messages: {type(err).__name__}: "
@@ -378,7 +384,7 @@ class BagReader:
                 count += 1
                 yield conn, int(log_time), raw
         except Exception as err:
-            if _is_rosbags_error(err):
+            if is_rosbags_error(err):
                 raise BagError(f"bag {self.path} is corrupt or truncated: reading failed after "
                                f"{count} messages: {type(err).__name__}: {brief(err, 200)}"
                                ) from err

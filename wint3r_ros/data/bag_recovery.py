@@ -15,7 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from wint3r_ros.data.bag import BagReader, BagWriter, _hot_journal, _is_rosbags_error, _rolled_back_copy, _storage_files
+from wint3r_ros.data.bag import (
+    BagReader,
+    BagWriter,
+    hot_journal,
+    is_rosbags_error,
+    rolled_back_copy,
+    storage_files,
+)
 from wint3r_ros.errors import BagError, brief
 
 __all__ = ["recover_bag"]
@@ -108,7 +115,7 @@ def _mcap_scan(path: Path) -> Iterator[tuple[str, Any]]:
             except (struct.error, ValueError, UnicodeDecodeError, OSError, RuntimeError):
                 return
             except Exception as err:   # the decompressors' own errors
-                if _is_rosbags_error(err):
+                if is_rosbags_error(err):
                     return
                 raise
             if op in (0x02, 0x0F):                      # footer / data end: the rest is index
@@ -167,7 +174,7 @@ def recover_bag(source: str | Path, out: str | Path, *,
     source, out = Path(source), Path(out)
     if not source.exists():
         raise BagError(f"bag {source} does not exist")
-    files = _storage_files(source) if source.is_dir() else [source]
+    files = storage_files(source) if source.is_dir() else [source]
     if len(files) != 1:
         raise BagError(f"{source}: expected one .mcap or .db3 storage file, found "
                        f"{[p.name for p in files]}")
@@ -183,10 +190,10 @@ def recover_bag(source: str | Path, out: str | Path, *,
 
     target = source if (source / "metadata.yaml").exists() else files[0]
     workdir = None
-    if _hot_journal(files[0]):
+    if hot_journal(files[0]):
         out.parent.mkdir(parents=True, exist_ok=True)
         workdir = tempfile.TemporaryDirectory(prefix=".recover-", dir=out.parent)
-        target = _rolled_back_copy(files[0], Path(workdir.name))
+        target = rolled_back_copy(files[0], Path(workdir.name))
     try:
         reader: BagReader | None = BagReader(target)
     except BagError:
