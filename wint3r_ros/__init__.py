@@ -25,7 +25,7 @@ def _find_generated_interfaces() -> None:
     for entry in sys.path:
         candidate = os.path.join(entry or os.getcwd(), __name__)
         if os.path.isfile(os.path.join(candidate, "msg", "__init__.py")):
-            __path__.append(candidate)  # noqa: F821 (module attribute of a package)
+            __path__.append(candidate)  # module attribute of a package
             return
 
 

@@ -37,7 +37,7 @@ def _python() -> Check:
 def _torch() -> Check:
     try:
         torch = importlib.import_module("torch")
-    except Exception as err:  # noqa: BLE001 - any import failure is the finding
+    except Exception as err:  # any import failure is the finding
         return Check("torch", False, f"not importable ({err})", "run 'make setup' (installs torch==2.13.0)")
     cuda = torch.cuda.is_available()
     devices = f", {torch.cuda.device_count()} CUDA device(s)" if cuda else ", CUDA not available (CPU)"
@@ -57,7 +57,7 @@ def _rclpy() -> Check:
         rclpy = importlib.import_module("rclpy")
         from rclpy.utilities import get_rmw_implementation_identifier
         rmw = get_rmw_implementation_identifier()
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return Check("rclpy", False, f"not usable ({type(err).__name__}: {err})",
                      "'make setup' then 'source scripts/env.sh' (or source your ROS 2 install)")
     distro = os.environ.get("ROS_DISTRO", "jazzy (PyPI wheels)")
@@ -70,7 +70,7 @@ def _interfaces() -> Check:
 
         from wint3r_ros.msg import ReconstructionStatus, WindowBatch  # noqa: F401
         from wint3r_ros.srv import SaveMap  # noqa: F401
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return Check("wint3r_ros messages", False, f"not importable ({err})",
                      "build them: 'make setup' (colcon build, std_srvs wheel) then "
                      "'source scripts/env.sh'")
@@ -81,7 +81,7 @@ def _interfaces() -> Check:
 def _tf2_msgs() -> Check:
     try:
         importlib.import_module("tf2_msgs.msg").TFMessage  # noqa: B018
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return Check("tf2_msgs", False, f"not importable ({err})",
                      "'make setup' builds it locally when no ROS install provides it")
     return Check("tf2_msgs", True, "tf2_msgs/msg/TFMessage")
@@ -91,7 +91,7 @@ def _share_dir() -> Check:
     try:
         from ament_index_python.packages import get_package_share_directory
         share = get_package_share_directory("wint3r_ros")
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return Check("package share dir", False, f"not found ({type(err).__name__}: {err})",
                      "'make setup' then 'source scripts/env.sh' so install/ is on AMENT_PREFIX_PATH")
     return Check("package share dir", True, share)
@@ -115,7 +115,7 @@ def run_checks() -> list[Check]:
     for check in CHECKS:
         try:
             results.append(check())
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             results.append(Check(check.__name__.strip("_"), False, f"check crashed: {err}"))
     return results
 

@@ -109,7 +109,7 @@ def parse_yaml(text: str | bytes, source: str, what: str = "YAML", *,
         text = text[1:]
     try:
         _check_events(text, f"{source}: {what}", max_depth, error)
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as err:
         where = _line(err.problem_mark or err.context_mark)
         raise error(f"{source}: not valid YAML ({what}) at {where}: "
@@ -120,7 +120,7 @@ def parse_yaml(text: str | bytes, source: str, what: str = "YAML", *,
         raise error(f"{source}: {what} is nested too deeply") from err
     except Wint3rError:
         raise
-    except Exception as err:  # noqa: BLE001 - PyYAML's constructors fail in many ways
+    except Exception as err:  # PyYAML's constructors fail in many ways
         # a scalar the resolver typed but its constructor cannot build: a 5000-digit integer,
         # the date 2001-13-45, `!!int x` (ValueError), `!!timestamp 1` (AttributeError)
         raise error(f"{source}: not valid YAML ({what}): a value cannot be read: "

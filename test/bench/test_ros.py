@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
 
-from wint3r_ros.bench.ros import bench_ros  # noqa: E402
+from wint3r_ros.bench.ros import bench_ros
 
 
 def test_bench_ros_measures_the_sync_node_on_a_short_stream():

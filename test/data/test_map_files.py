@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures.map_readers import read_pcd, read_ply, read_tum  # noqa: E402
+from fixtures.map_readers import read_pcd, read_ply, read_tum
 
-from wint3r_ros.core.geometry import matrix_from_quat_xyzw  # noqa: E402
-from wint3r_ros.data.map_files import save_map, write_pcd, write_ply, write_tum_trajectory  # noqa: E402
-from wint3r_ros.data.rig_files import load_rig  # noqa: E402
-from wint3r_ros.data.synthetic import RigConfig, build_rig  # noqa: E402
-from wint3r_ros.errors import InputError  # noqa: E402
-from wint3r_ros.yaml_io import load_yaml  # noqa: E402
+from wint3r_ros.core.geometry import matrix_from_quat_xyzw
+from wint3r_ros.data.map_files import save_map, write_pcd, write_ply, write_tum_trajectory
+from wint3r_ros.data.rig_files import load_rig
+from wint3r_ros.data.synthetic import RigConfig, build_rig
+from wint3r_ros.errors import InputError
+from wint3r_ros.yaml_io import load_yaml
 
 RNG = np.random.default_rng(3)
 PTS = RNG.normal(size=(50, 3)).astype(np.float32) * 10

@@ -5,20 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fixtures.datasets import TUM_PAIRS, ns, write_kitti_odometry, write_tum  # noqa: E402
+from fixtures.datasets import TUM_PAIRS, ns, write_kitti_odometry, write_tum
 
-from wint3r_ros import cli  # noqa: E402
-from wint3r_ros.data import messages as m  # noqa: E402
-from wint3r_ros.data.bag import BagReader  # noqa: E402
-from wint3r_ros.data.datasets import open_dataset  # noqa: E402
-from wint3r_ros.data.rig_files import load_rig  # noqa: E402
-from wint3r_ros.errors import ConfigError  # noqa: E402
-from wint3r_ros.model.config import WinT3RConfig  # noqa: E402
-from wint3r_ros.model.network import WinT3R  # noqa: E402
-from wint3r_ros.offline.import_dataset import ImportConfig, choose_sequence, import_sequence  # noqa: E402
-from wint3r_ros.offline.make_bag import rig_path_for  # noqa: E402
-from wint3r_ros.offline.process_bag import ProcessConfig, process_bag  # noqa: E402
-from wint3r_ros.train.bag_source import bag_sequence  # noqa: E402
+from wint3r_ros import cli
+from wint3r_ros.data import messages as m
+from wint3r_ros.data.bag import BagReader
+from wint3r_ros.data.datasets import open_dataset
+from wint3r_ros.data.rig_files import load_rig
+from wint3r_ros.errors import ConfigError
+from wint3r_ros.model.config import WinT3RConfig
+from wint3r_ros.model.network import WinT3R
+from wint3r_ros.offline.import_dataset import ImportConfig, choose_sequence, import_sequence
+from wint3r_ros.offline.make_bag import rig_path_for
+from wint3r_ros.offline.process_bag import ProcessConfig, process_bag
+from wint3r_ros.train.bag_source import bag_sequence
 
 
 def test_import_dataset_writes_tum_images_depth_and_ground_truth_at_their_stamps(tmp_path, capsys):

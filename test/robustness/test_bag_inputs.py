@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures.cameras import make_rig, texture  # noqa: E402
+from fixtures.cameras import make_rig, texture
 
 from wint3r_ros.cli import main
 from wint3r_ros.data import messages as m

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_fuzz import FUZZ, camera_info_fields, image_fields, only_project_errors
 
-rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")  # noqa: E305
+rclpy = pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
 
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 

@@ -196,7 +196,9 @@ def _command(command: str, tmp_path: Path) -> tuple[list[str], Path | None]:
 
 
 @pytest.mark.parametrize("command, phase, code", [
-    ("record", "start-up", 130), ("record", "work", 0),
+    # record's node is in the graph before it has subscribed: a storm that beats the
+    # subscriptions is a stop during start-up (130); its bag is closed complete either way
+    ("record", "start-up", 130), ("record", "work", (0, 130)),
     ("replay", "start-up", 130), ("replay", "work", 0),
     ("sync_node", "start-up", 0), ("sync_node", "work", 0),
     ("sync_node_installed", "start-up", 0)])
@@ -230,7 +232,7 @@ def test_a_storm_of_signals_from_start_up_or_work_to_the_exit_is_one_clean_stop(
     text = _finish(proc)
     where = f"{command} stormed from {phase} with {sent} signals: exit {proc.returncode}, " \
             f"dispositions {seen}\n{text[-2000:]}"
-    assert proc.returncode == code, where
+    assert proc.returncode in (code if isinstance(code, tuple) else (code,)), where
     assert "Traceback" not in text and "race condition" not in text, where
     assert not any(s.startswith("INT default") for s in seen), where
     if command == "replay" and phase == "work":

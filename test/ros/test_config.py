@@ -12,10 +12,10 @@ import yaml
 
 pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
 
-from wint3r_ros.data.rig_files import load_rig  # noqa: E402
-from wint3r_ros.ros.fusion_node import FUSION_PARAMETERS  # noqa: E402
-from wint3r_ros.ros.params import format_table, validate  # noqa: E402
-from wint3r_ros.ros.sync_node import SYNC_PARAMETERS  # noqa: E402
+from wint3r_ros.data.rig_files import load_rig
+from wint3r_ros.ros.fusion_node import FUSION_PARAMETERS
+from wint3r_ros.ros.params import format_table, validate
+from wint3r_ros.ros.sync_node import SYNC_PARAMETERS
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config"

@@ -7,13 +7,13 @@ import pytest
 
 pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
 
-from builtin_interfaces.msg import Time  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import Image
 
-from wint3r_ros.core import geometry as g  # noqa: E402
-from wint3r_ros.core.rig import Camera  # noqa: E402
-from wint3r_ros.errors import InputError  # noqa: E402
-from wint3r_ros.ros import convert as cv  # noqa: E402
+from wint3r_ros.core import geometry as g
+from wint3r_ros.core.rig import Camera
+from wint3r_ros.errors import InputError
+from wint3r_ros.ros import convert as cv
 
 RNG = np.random.default_rng(0)
 

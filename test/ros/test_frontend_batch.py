@@ -7,15 +7,15 @@ import pytest
 
 pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
 
-from fixtures.cameras import make_rig, texture  # noqa: E402
+from fixtures.cameras import make_rig, texture
 
-from wint3r_ros.core.pipeline.frontend import SyncFrontEnd, SyncSettings  # noqa: E402
-from wint3r_ros.core.pipeline.fusion import WindowAssembler  # noqa: E402
-from wint3r_ros.core.synchronizer import SyncConfig  # noqa: E402
-from wint3r_ros.core.window import WindowConfig  # noqa: E402
-from wint3r_ros.errors import ConfigError, InputError  # noqa: E402
-from wint3r_ros.ros import convert  # noqa: E402
-from wint3r_ros.ros.batch import build_window_batch, decode_window_batch  # noqa: E402
+from wint3r_ros.core.pipeline.frontend import SyncFrontEnd, SyncSettings
+from wint3r_ros.core.pipeline.fusion import WindowAssembler
+from wint3r_ros.core.synchronizer import SyncConfig
+from wint3r_ros.core.window import WindowConfig
+from wint3r_ros.errors import ConfigError, InputError
+from wint3r_ros.ros import convert
+from wint3r_ros.ros.batch import build_window_batch, decode_window_batch
 
 NAMES = ["cam0", "cam1", "cam2"]
 T0 = 1_700_000_000_000_000_000

@@ -6,11 +6,11 @@ import pytest
 
 pytest.importorskip("rclpy", reason="rclpy not installed: run 'make test'")
 
-from rclpy.qos import DurabilityPolicy, ReliabilityPolicy  # noqa: E402
+from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 
-from wint3r_ros.errors import ConfigError  # noqa: E402
-from wint3r_ros.ros import qos  # noqa: E402
-from wint3r_ros.ros.qos import PublisherInfo, explain_silence  # noqa: E402
+from wint3r_ros.errors import ConfigError
+from wint3r_ros.ros import qos
+from wint3r_ros.ros.qos import PublisherInfo, explain_silence
 
 IMG = "sensor_msgs/msg/Image"
 

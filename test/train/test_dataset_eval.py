@@ -12,11 +12,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from fixtures.datasets import write_tum_sequence  # noqa: E402
+from fixtures.datasets import write_tum_sequence
 
-from wint3r_ros import cli  # noqa: E402
-from wint3r_ros.train.dataset_source import PROTOCOLS, protocol_for, tum_stamp  # noqa: E402
-from wint3r_ros.train.evaluate import Sequence, score_sequence  # noqa: E402
+from wint3r_ros import cli
+from wint3r_ros.train.dataset_source import PROTOCOLS, protocol_for, tum_stamp
+from wint3r_ros.train.evaluate import Sequence, score_sequence
 
 evo = pytest.importorskip("evo", reason="evo is a test dependency (requirements.txt): run 'make setup'")
 

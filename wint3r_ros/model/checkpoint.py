@@ -51,7 +51,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], WinT3RConfig
         return tensors, config
     except CheckpointError:
         raise
-    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+    except Exception as err:  # safetensors raises its own error types
         raise CheckpointError(f"checkpoint {path}: not a readable safetensors file "
                               f"(truncated or corrupt?): {_first_line(err)}") from err
 
@@ -89,7 +89,7 @@ def _read_pickle(path: Path) -> Any:
     except (MemoryError, RecursionError) as err:
         raise CheckpointError(f"checkpoint {path}: cannot be read (corrupt?): "
                               f"{type(err).__name__}") from err
-    except Exception as err:  # noqa: BLE001 - a corrupt file can fail anywhere in torch.load
+    except Exception as err:  # a corrupt file can fail anywhere in torch.load
         raise CheckpointError(f"checkpoint {path}: cannot be read (truncated or corrupt?): "
                               f"{type(err).__name__}: {_first_line(err)}") from err
 

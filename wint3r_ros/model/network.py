@@ -141,8 +141,8 @@ class WinT3R(nn.Module):
         device = frames.device
         img_hd = c // cfg.dec_num_heads
         st_hd = c // cfg.state_dec_num_heads
-        frame_pos = lambda: frame_positions(h, w)  # noqa: E731
-        st_pos = lambda: state_positions(cfg.state_size, cfg.state_pe)  # noqa: E731
+        frame_pos = lambda: frame_positions(h, w)
+        st_pos = lambda: state_positions(cfg.state_size, cfg.state_pe)
         rope_img = self.rope.table(("frame", h, w), frame_pos, img_hd, device)
         rope_st_img = self.rope.table(("state", cfg.state_size), st_pos, img_hd, device)
         rope_st = self.rope.table(("state", cfg.state_size), st_pos, st_hd, device)

@@ -35,7 +35,7 @@ def run_fixture(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"parity fixture {path} not found")
     try:
         fx = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad fixture
+    except Exception as err:  # any unpickling failure is a bad fixture
         raise CheckpointError(f"parity fixture {path}: cannot be read safely ({err})") from err
     config = WinT3RConfig.from_authors_kwargs(fx["config"])
     model = WinT3R(config)

@@ -17,7 +17,7 @@ from typing import Any
 from wint3r_ros.errors import Wint3rError, brief
 
 __all__ = ["run_node", "node_executable", "wants_help", "help_text", "params_files",
-           "check_params_files", "check_param_arguments", "StopSignal", "stop_signals",
+           "check_params_files", "check_param_arguments", "StopSignal", "stop_signals", "stop_deferred",
            "stop_requested", "signals_ignored", "init_rclpy"]
 
 
@@ -111,6 +111,8 @@ class _Owner:
 
     active = False
     received = 0
+    deferred = 0      # depth of `stop_deferred` blocks
+    pending = False   # a stop arrived inside one: raised on leaving the outermost
 
 
 def stop_requested() -> bool:
@@ -125,7 +127,26 @@ def _on_stop_signal(signum: int, frame: object) -> None:
     for s in STOP_SIGNALS:   # the rest of a burst: nothing left to interrupt the stop
         signal.signal(s, signal.SIG_IGN)
     if first:
+        if _Owner.deferred:
+            _Owner.pending = True
+            return
         raise StopSignal(f"stopped by {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def stop_deferred() -> Iterator[None]:
+    """Inside, a stop signal is only recorded (rclpy's own handler has shut its context down, so
+    rcl calls in there fail and count as a stop); `StopSignal` is raised on leaving. For work a
+    KeyboardInterrupt must not cut in the middle: a node's constructor imports torch and loads
+    the model, and an import of torch interrupted by SIGTERM aborted the process (exit -6)."""
+    _Owner.deferred += 1
+    try:
+        yield
+    finally:
+        _Owner.deferred -= 1
+    if not _Owner.deferred and _Owner.pending:
+        _Owner.pending = False
+        raise StopSignal("stopped by a signal during start-up")
 
 
 @contextlib.contextmanager
@@ -145,7 +166,7 @@ def stop_signals(process: bool = True) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or _Owner.active:
         yield
         return
-    _Owner.active, _Owner.received = True, 0
+    _Owner.active, _Owner.received, _Owner.pending = True, 0, False
     previous_hook = sys.unraisablehook
     sys.unraisablehook = _quiet_ignored_signals(previous_hook)
     previous = {s: signal.signal(s, _on_stop_signal) for s in STOP_SIGNALS}
@@ -298,7 +319,8 @@ def _spin(factory: Callable[[], Any], executable: str, restore: bool) -> int:
     code = 0
     try:
         try:
-            node = factory()
+            with stop_deferred():   # importing torch, loading the model: never cut
+                node = factory()
             executor = SingleThreadedExecutor()
             executor.add_node(node)
             executor.spin()

@@ -259,7 +259,7 @@ class Trainer:
                              source=str(weights))
         try:
             state = torch.load(state_path, map_location=self.device, weights_only=True)
-        except Exception as err:  # noqa: BLE001 - torch raises many kinds for a bad file
+        except Exception as err:  # torch raises many kinds for a bad file
             raise CheckpointError(f"resume: {state_path} cannot be read: {err}") from err
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures.datasets import (  # noqa: E402
+from fixtures.datasets import (
     KITTI_DRIVE,
     kitti_projection,
     rgb_pattern,
@@ -12,9 +12,9 @@ from fixtures.datasets import (  # noqa: E402
     write_kitti_odometry,
 )
 
-from wint3r_ros.data.datasets import open_dataset  # noqa: E402
-from wint3r_ros.data.datasets.kitti import read_calib  # noqa: E402
-from wint3r_ros.errors import InputError  # noqa: E402
+from wint3r_ros.data.datasets import open_dataset
+from wint3r_ros.data.datasets.kitti import read_calib
+from wint3r_ros.errors import InputError
 
 
 def test_kitti_odometry_is_a_stereo_rig_under_rectified_camera_0(tmp_path):

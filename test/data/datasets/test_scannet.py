@@ -3,9 +3,9 @@ intrinsics, millimetre depth, -inf poses read as missing."""
 from __future__ import annotations
 
 import numpy as np
-from fixtures.datasets import SCANNET_K, write_scannet  # noqa: E402
+from fixtures.datasets import SCANNET_K, write_scannet
 
-from wint3r_ros.data.datasets import open_dataset  # noqa: E402
+from wint3r_ros.data.datasets import open_dataset
 
 
 def test_scannet_reads_depth_poses_and_scaled_colour_intrinsics(tmp_path):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from fixtures.datasets import rgb_pattern, write_seven_scenes  # noqa: E402
+from fixtures.datasets import rgb_pattern, write_seven_scenes
 
-from wint3r_ros.data.datasets import open_dataset  # noqa: E402
+from wint3r_ros.data.datasets import open_dataset
 
 
 def test_seven_scenes_reads_depth_poses_and_intrinsics(tmp_path):

@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 import pytest
-from fixtures.datasets import (  # noqa: E402
+from fixtures.datasets import (
     TUM_GT_OF_FRAME,
     TUM_PAIRS,
     ns,
@@ -14,9 +14,9 @@ from fixtures.datasets import (  # noqa: E402
     write_tum,
 )
 
-from wint3r_ros.data.datasets import open_dataset  # noqa: E402
-from wint3r_ros.data.datasets.tum import TUM_INTRINSICS, associate  # noqa: E402
-from wint3r_ros.errors import InputError  # noqa: E402
+from wint3r_ros.data.datasets import open_dataset
+from wint3r_ros.data.datasets.tum import TUM_INTRINSICS, associate
+from wint3r_ros.errors import InputError
 
 
 def reference_associate(first, second, max_difference, offset=0):
