@@ -157,7 +157,9 @@ class WindowBuilder:
         self.config = config or WindowConfig()
         self.camera_names = names
         L = self.config.size
-        self._buffers = [RingBuffer(L) for _ in names]  # per camera: (set_index, stamp, item) | None
+        # per camera: (set_index, stamp, item, item_nbytes) | None
+        self._buffers = [RingBuffer(L) for _ in names]
+        self._held_bytes = 0        # sum of the held entries' item_nbytes (kept as they change)
         self._steps: RingBuffer = RingBuffer(L)            # (set_index, stamps)
         self._new = 0               # sets pushed since the last window
         self._windows = 0
@@ -201,7 +203,11 @@ class WindowBuilder:
             set_index = own if isinstance(own, int) else self._sets
         self._sets += 1
         for buf, item, stamp in zip(self._buffers, items, stamps):
-            buf.append(None if item is None else (set_index, stamp, item))
+            if len(buf) == buf.capacity and buf[0] is not None:   # forgotten by this append
+                self._held_bytes -= buf[0][3]
+            size = item_nbytes(item)
+            self._held_bytes += size
+            buf.append(None if item is None else (set_index, stamp, item, size))
         self._steps.append((set_index, stamps))
         self._new += 1
         need = self.config.size if self._windows == 0 else self.config.stride
@@ -220,13 +226,14 @@ class WindowBuilder:
         """Forget buffered sets (window numbering continues)."""
         for buf in self._buffers:
             buf.clear()
+        self._held_bytes = 0
         self._steps.clear()
         self._new = 0
         self._last_stamp = None
 
     def held_bytes(self) -> int:
         """Bytes of the items the builder holds (the last L sets; `core.sync.item_nbytes`)."""
-        return sum(item_nbytes(e[2]) for buf in self._buffers for e in buf if e is not None)
+        return self._held_bytes
 
     @property
     def stats(self) -> dict[str, Any]:

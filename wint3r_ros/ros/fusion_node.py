@@ -42,6 +42,7 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 
 from wint3r_ros.core.pipeline.params import FUSION_PARAMETERS, cross_check
+from wint3r_ros.core.sync import item_nbytes
 from wint3r_ros.data.builders import output_messages, status_msg
 from wint3r_ros.errors import ConfigError, InputError, Wint3rError
 from wint3r_ros.ros import convert, diagnostics, qos
@@ -469,7 +470,7 @@ class FusionNode(Node):
 
 def batch_bytes(msg: Any) -> int:
     """Bytes of the images in a WindowBatch (raw and compressed)."""
-    return sum(len(m.data) for m in msg.images) + sum(len(m.data) for m in msg.compressed_images)
+    return sum(item_nbytes(m) for m in (*msg.images, *msg.compressed_images))
 
 
 def main(args: Sequence[str] | None = None) -> int:

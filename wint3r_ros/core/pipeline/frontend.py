@@ -95,7 +95,7 @@ class SyncFrontEnd:
         taken off the byte budget."""
         budget = self.settings.buffer_bytes
         if budget:
-            self.policy.max_bytes = max(1, budget - self.builder.held_bytes() - held_elsewhere)
+            self._fit_queues(budget, held_elsewhere)
         sets = self.sync.add(camera, int(stamp_ns), item)
         self._events.extend(self.sync.events())
         out: list[EpochWindow] = []
@@ -105,10 +105,15 @@ class SyncFrontEnd:
             self._new_epoch(out)
         self._push(sets, out)
         if budget:   # the sets went into the window being built: the queues get what is left
-            self.policy.max_bytes = max(1, budget - self.builder.held_bytes() - held_elsewhere)
+            self._fit_queues(budget, held_elsewhere)
             self.policy.trim_to_budget()
             self.peak_held_bytes = max(self.peak_held_bytes, self.held_bytes() + held_elsewhere)
         return out
+
+    def _fit_queues(self, budget: int, held_elsewhere: int) -> None:
+        """The sync queues' share of the budget: what the window being built and the caller's
+        windows leave (at least 1 byte: each queue then keeps only its newest message)."""
+        self.policy.max_bytes = max(1, budget - self.builder.held_bytes() - held_elsewhere)
 
     def flush(self, drain: bool = True) -> list[EpochWindow]:
         """End of the stream: every set still possible (``drain``), then a last window over
